@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Set up spicecross on a Debian 12 or 13 machine: ngspice and libngspice from
+# Debian's packages, a Python 3.11 virtual environment in .venv, and the package.
+# Safe to run again: each step is skipped when it is already done.
+#
+# Usage: bash scripts/setup.sh [--test-data]
+#   --test-data   also install Debian's dataset-fashion-mnist (used by the tests)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$repo/.venv"
+want_test_data=0
+for arg in "$@"; do
+    case "$arg" in
+        --test-data) want_test_data=1 ;;
+        *) echo "setup.sh: unknown option $arg (valid: --test-data)" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '[setup] %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else echo "setup.sh: '$*' needs root; run as root or install sudo" >&2; exit 1
+    fi
+}
+
+apt_updated=0
+apt_install() {
+    # Install the given Debian packages that are missing; update the lists only if needed.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; then
+        [ "$apt_updated" -eq 1 ] && return 1
+        as_root apt-get update -q >/dev/null
+        apt_updated=1
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    fi
+}
+
+# 1. ngspice (program and shared library).
+apt_install ngspice libngspice0
+if [ "$want_test_data" -eq 1 ]; then
+    sh "$repo/scripts/install-test-data.sh"
+fi
+
+# 2. Python 3.11: the torch 2.13.0 CPU wheel is built for it.
+python=""
+for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+        [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "3.11" ]; then
+        python=$(command -v "$candidate"); break
+    fi
+done
+if [ -z "$python" ]; then
+    echo "setup.sh: Python 3.11 not found (python3 is $(python3 --version 2>&1)); install python3.11" >&2
+    exit 1
+fi
+
+# 3. The virtual environment.
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
+    log "creating $venv with $python"
+    rm -rf "$venv"
+    if ! "$python" -m venv "$venv" 2>/dev/null; then
+        apt_install python3-venv
+        "$python" -m venv "$venv"
+    fi
+fi
+
+# 4. Python packages, skipped when nothing they depend on has changed.
+stamp="$venv/.spicecross-installed"
+fingerprint=$(cat "$repo/setup.cfg" "$repo/pyproject.toml" "$repo/scripts/setup.sh" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
+    log "installing Python packages into $venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+    # torch first and pinned: a plain 'torch' requirement would pull a CUDA build.
+    "$venv/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
+    "$venv/bin/python" -m pip install -q numpy 2>&1 | grep -v '^WARNING: Location' || true
+    "$venv/bin/python" -m pip install -q -e "$repo" 2>&1 | grep -v '^WARNING: Location' || true
+    "$venv/bin/python" -c 'import torch, PySpice, spicecross' || { echo "setup.sh: the Python install failed" >&2; exit 1; }
+    echo "$fingerprint" > "$stamp"
+fi
+log "ready: $("$venv/bin/spicecross" --version)"

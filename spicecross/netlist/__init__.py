@@ -1,0 +1,1 @@
+"""ngspice netlists: writing crossbars, reading any netlist, inspection, lint and safety checks."""

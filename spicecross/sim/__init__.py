@@ -1,0 +1,1 @@
+"""Simulation engines: ngspice (shared library or batch mode) and the exact nodal solver."""

@@ -1,0 +1,169 @@
+"""Integration tests that run the real ngspice (shared library and batch mode)."""
+
+import os
+import resource
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from nodal_reference import dense_linear_crossbar
+from spicecross.crossbar.spec import CrossbarSpec
+from spicecross.devices import LAWS, builtin_device
+from spicecross.errors import SimulationError, SimulatorNotFoundError
+from spicecross.netlist.writer import format_crossbar_netlist, write_crossbar_netlist
+from spicecross.sim.exact import solve_exact
+from spicecross.sim.ngspice import find_library
+from spicecross.sim.rawfile import read_raw
+from spicecross.sim.runner import NgspiceRunner
+from spicecross.sim.solve import solve, solve_file
+from spicecross.units import format_value
+
+pytestmark = pytest.mark.ngspice
+RNG = np.random.default_rng(7)
+DEVICES = [("linear", {}), ("power_law", {"n": 2.0}), ("power_law", {"n": 3.0}), ("sinh", {"v0": 0.15}),
+           ("poole_frenkel", {}), ("poole_frenkel", {"d_eps": 5e-18, "temperature": 320.0})]
+
+
+def assert_close(actual, expected, rtol, atol):
+    """|a − b| ≤ rtol·|b| + atol, elementwise."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    bad = np.abs(actual - expected) > rtol * np.abs(expected) + atol
+    assert not bad.any(), f"{bad.sum()} entries differ; worst {np.max(np.abs(actual - expected)):.3e}"
+
+
+@pytest.mark.parametrize("name, params", DEVICES)
+def test_device_subckt_matches_python(name, params, ngspice_runner):
+    device = builtin_device(name, **params)
+    inst = device.instance_params(np.full((1, 1), 2e-4))
+    values = " ".join(f"{k}={format_value(v[0, 0])}" for k, v in sorted(inst.items()))
+    text = "\n".join([f"device sweep {name}", device.subckt_text, "vin a 0 0",
+                      f"x1 a 0 {device.subckt_name} {values}", ".options reltol=1e-9 abstol=1e-15",
+                      ".dc vin -0.5 0.5 0.01", ".end"])
+    run = ngspice_runner.run(text)
+    v = run.vectors["a"]
+    i_spice = -run.vectors["vin#branch"]
+    i_python = LAWS[name].current(v, 2e-4, **device.law_params())
+    assert v.size == 101
+    assert_close(i_spice, i_python, rtol=1e-6, atol=1e-15)
+
+
+@pytest.mark.parametrize("name, params", DEVICES)
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+def test_crossbar_ngspice_matches_exact(name, params, mode):
+    g = RNG.uniform(1e-5, 5e-4, (6, 5))
+    spec = CrossbarSpec(g, device=builtin_device(name, **params), r_word=2.0, r_bit=3.0, r_source=10.0,
+                        r_sense=5.0)
+    v = RNG.uniform(-0.5, 0.5, (4, 6))
+    with NgspiceRunner(1, mode=mode) as runner:
+        spice = solve(spec, v, engine="ngspice", runner=runner)
+    exact = solve_exact(spec, v)
+    assert_close(spice.currents, exact.currents, rtol=1e-9, atol=1e-15)
+    assert_close(spice.wl_voltages, exact.wl_voltages, rtol=1e-9, atol=1e-12)
+    assert_close(spice.bl_voltages, exact.bl_voltages, rtol=1e-9, atol=1e-12)
+    assert_close(spice.power, exact.power, rtol=1e-9, atol=1e-18)
+    assert spice.info["ngspice_version"].startswith("ngspice-")
+
+
+def test_both_ends_and_ideal_wires(ngspice_runner):
+    g = RNG.uniform(1e-5, 5e-4, (5, 4))
+    for kwargs in ({"drive": "both", "r_word": 1.5, "r_bit": 2.0},
+                   {"r_word": 0.0, "r_bit": 2.0}, {"r_word": 2.0, "r_bit": 0.0, "r_sense": 3.0}):
+        spec = CrossbarSpec(g, device=builtin_device("sinh", v0=0.2), **kwargs)
+        v = RNG.uniform(0, 0.5, (3, 5))
+        spice = solve(spec, v, engine="ngspice", runner=ngspice_runner)
+        assert_close(spice.currents, solve_exact(spec, v).currents, rtol=1e-9, atol=1e-15)
+
+
+def test_hand_computed_two_by_two_in_ngspice(ngspice_runner):
+    g = np.array([[1e-3, 2e-3], [4e-3, 5e-4]])
+    r, v = 10.0, np.array([[0.3, 0.2]])
+    expected = np.zeros(2)
+    for i in range(2):
+        g1, g2 = g[i]
+        a = v[0, i] / (1 + r * g1 + r * g2 / (1 + r * g2))
+        expected += np.array([g1 * a, g2 * a / (1 + r * g2)])
+    spice = solve(CrossbarSpec(g, r_word=r, r_bit=0.0), v, engine="ngspice", runner=ngspice_runner)
+    assert_close(spice.currents[0], expected, rtol=1e-9, atol=1e-15)
+
+
+def test_power_breakdown_adds_up_in_ngspice(ngspice_runner):
+    spec = CrossbarSpec(RNG.uniform(1e-5, 5e-4, (4, 4)), device=builtin_device("power_law", n=2.5),
+                        r_word=3.0, r_bit=3.0, r_source=8.0, r_sense=6.0)
+    spice = solve(spec, RNG.uniform(0, 0.5, (3, 4)), engine="ngspice", runner=ngspice_runner)
+    assert_close(sum(spice.power_breakdown.values()), spice.power, rtol=1e-9, atol=1e-18)
+
+
+def test_generated_netlist_runs_in_plain_ngspice(tmp_path):
+    g = RNG.uniform(1e-5, 5e-4, (5, 6))
+    v = RNG.uniform(0, 0.5, (3, 5))
+    spec = CrossbarSpec(g, r_word=2.0, r_bit=3.0, r_source=4.0, r_sense=5.0)
+    cir, _ = write_crossbar_netlist(tmp_path / "plain.cir", format_crossbar_netlist(spec, v))
+    proc = subprocess.run(["ngspice", "-b", "-n", "-r", "out.raw", str(cir)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    vectors = read_raw(tmp_path / "out.raw")
+    currents = np.stack([vectors[f"vsns_c{j}#branch"] for j in range(6)], axis=1)
+    assert_close(currents, dense_linear_crossbar(g, v, 2.0, 3.0, 4.0, 5.0), rtol=1e-9, atol=1e-15)
+
+
+def test_solve_file_both_engines(tmp_path, ngspice_runner):
+    spec = CrossbarSpec(RNG.uniform(1e-5, 5e-4, (3, 4)), device=builtin_device("power_law", n=2.4),
+                        r_word=1.0, r_bit=1.0)
+    v = RNG.uniform(0, 0.5, (2, 3))
+    cir, _ = write_crossbar_netlist(tmp_path / "f.cir", format_crossbar_netlist(spec, v))
+    a = solve_file(cir, engine="ngspice", runner=ngspice_runner)
+    b = solve_file(cir, engine="exact")
+    assert_close(a.currents, b.currents, rtol=1e-9, atol=1e-15)
+
+
+def test_bad_netlist_reports_output(ngspice_runner):
+    text = "bad\nv1 a 0 1\nx1 a 0 no_such_model\n.op\n.end\n"
+    with pytest.raises(SimulationError) as info:
+        ngspice_runner.run(text)
+    assert "unknown subckt" in str(info.value).lower()
+    assert info.value.netlist == text
+    assert info.value.ngspice_version.startswith("ngspice-")
+
+
+def test_runner_survives_crash_and_hang():
+    with NgspiceRunner(1, timeout=2.0) as runner:
+        crash = runner._executor().submit(os._exit, 1)
+        with pytest.raises(SimulationError, match="crashed"):
+            runner.result(crash, "")
+        hang = runner._executor().submit(time.sleep, 30)
+        with pytest.raises(SimulationError, match="timed out"):
+            runner.result(hang, "")
+        spec = CrossbarSpec(np.full((2, 2), 1e-4))
+        result = solve(spec, [[0.1, 0.2]], engine="ngspice", runner=runner)
+        assert_close(result.currents[0], [3e-5, 3e-5], rtol=1e-9, atol=1e-15)
+
+
+def _memory_growth(n_runs: int) -> float:
+    from spicecross.sim.ngspice import SharedNgspice
+
+    spec = CrossbarSpec(np.full((16, 16), 1e-4), device=builtin_device("sinh"), r_word=1.0, r_bit=1.0)
+    text = format_crossbar_netlist(spec, np.full((4, 16), 0.2)).text
+    session = SharedNgspice()
+    for _ in range(20):
+        session.run(text)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(n_runs):
+        session.run(text)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0
+
+
+def test_memory_flat_over_repeated_solves():
+    import concurrent.futures as cf
+    import multiprocessing
+
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        growth_mb = pool.submit(_memory_growth, 150).result(timeout=300)
+    assert growth_mb < 8.0
+
+
+def test_missing_library_names_install(monkeypatch):
+    monkeypatch.setenv("NGSPICE_LIBRARY_PATH", "/nonexistent/libngspice.so.0")
+    with pytest.raises(SimulatorNotFoundError, match="apt-get install ngspice libngspice0"):
+        find_library()
