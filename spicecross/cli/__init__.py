@@ -1,0 +1,1 @@
+"""The spicecross command line."""

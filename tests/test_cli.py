@@ -1,0 +1,105 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spicecross.cli.main import main
+
+SCRIPT = [sys.executable, "-m", "spicecross.cli.main"]
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(SCRIPT + list(args), capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_version():
+    out = run_cli("--version")
+    assert out.returncode == 0
+    assert out.stdout.startswith("spicecross ")
+
+
+def test_generate_random_and_inspect(tmp_path, capsys):
+    cir = tmp_path / "x.cir"
+    assert main(["netlist", "generate", "--rows", "4", "--cols", "3", "--device", "sinh", "--param", "v0=0.2",
+                 "--r-word", "2", "--r-bit", "2", "-o", str(cir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 4
+    assert cir.with_suffix(".json").exists()
+    assert main(["netlist", "inspect", str(cir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["geometry"]["rows"] == 4
+    assert report["geometry"]["cols"] == 3
+
+
+def test_generate_from_files(tmp_path, capsys):
+    g = np.full((2, 3), 1e-4)
+    np.save(tmp_path / "g.npy", g)
+    np.savetxt(tmp_path / "v.csv", [[0.1, 0.2], [0.3, 0.4]], delimiter=",")
+    cir = tmp_path / "f.cir"
+    assert main(["netlist", "generate", "-g", str(tmp_path / "g.npy"), "-v", str(tmp_path / "v.csv"),
+                 "--device", "linear", "--r-word", "0", "--r-bit", "0", "-o", str(cir)]) == 0
+    capsys.readouterr()
+    assert main(["solve", str(cir), "--engine", "exact", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(data["vectors"][1]["currents_a"], [0.7e-4] * 3, rtol=1e-12)
+
+
+@pytest.mark.ngspice
+def test_solve_ngspice_json(tmp_path):
+    cir = tmp_path / "s.cir"
+    assert run_cli("netlist", "generate", "--rows", "3", "--cols", "2", "-o", str(cir)).returncode == 0
+    spice = json.loads(run_cli("solve", str(cir), "--json").stdout)
+    exact = json.loads(run_cli("solve", str(cir), "--engine", "exact", "--json").stdout)
+    assert spice["engine"] == "ngspice"
+    assert spice["info"]["ngspice_version"].startswith("ngspice-")
+    for a, b in zip(spice["vectors"], exact["vectors"]):
+        np.testing.assert_allclose(a["currents_a"], b["currents_a"], rtol=1e-9, atol=1e-15)
+        assert "elapsed_s" in spice
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "nope"], "unknown device 'nope'"),
+    (["--param", "n=1.2"], "n=1.2"),
+    (["--rows", "0"], "--rows 0"),
+    (["--r-word", "-1"], "negative resistance"),
+    (["--g-off", "5e-4", "--g-on", "1e-4", "--weights", "W"], "W not found"),
+])
+def test_generate_bad_input_leaves_no_file(tmp_path, args, message):
+    cir = tmp_path / "bad.cir"
+    out = run_cli("netlist", "generate", "-o", str(cir), *args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert not cir.exists()
+    assert not cir.with_suffix(".json").exists()
+
+
+def test_bad_conductance_file(tmp_path):
+    np.save(tmp_path / "g.npy", np.array([[1e-4, np.nan]]))
+    out = run_cli("netlist", "generate", "-g", str(tmp_path / "g.npy"), "-o", str(tmp_path / "x.cir"))
+    assert out.returncode == 2
+    assert "conductances[0, 1] = nan" in out.stderr
+
+
+def test_inspect_missing_file(tmp_path):
+    out = run_cli("netlist", "inspect", str(tmp_path / "none.cir"))
+    assert out.returncode == 2
+    assert "not found" in out.stderr
+
+
+def test_solve_rejects_control_block(tmp_path):
+    cir = tmp_path / "u.cir"
+    assert run_cli("netlist", "generate", "--rows", "2", "--cols", "2", "-o", str(cir)).returncode == 0
+    cir.write_text(cir.read_text().replace(".end\n", ".control\nshell touch pwned\n.endc\n.end\n"))
+    out = run_cli("solve", str(cir))
+    assert out.returncode == 2
+    assert "--allow-unsafe" in out.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_import_is_light():
+    code = ("import sys, spicecross, spicecross.crossbar, spicecross.netlist.writer; "
+            "print(sorted(m for m in ('torch', 'PySpice', 'matplotlib', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from spicecross.crossbar.spec import CrossbarSpec
+from spicecross.devices import get_device, load_subckt_device
+from spicecross.errors import NetlistError
+from spicecross.netlist.writer import format_crossbar_netlist
+from spicecross.sim.exact import solve_exact
+from spicecross.sim.solve import solve
+
+DATA = Path(__file__).parent / "data" / "devices"
+
+
+def test_header_with_continuation_line():
+    device = load_subckt_device(DATA / "user_rram.lib")
+    assert device.subckt_name == "user_rram"
+    assert device.pins == ("top", "bottom")
+    assert set(device.defaults) == {"r", "v0"}
+    assert device.conductance_param == "r"
+
+
+def test_three_pins_rejected():
+    with pytest.raises(NetlistError, match="3 pins"):
+        load_subckt_device(DATA / "three_pin.lib")
+
+
+def test_text_without_subckt_rejected():
+    with pytest.raises(NetlistError, match="no .subckt"):
+        load_subckt_device("* only a comment\nr1 a b 1k\n")
+
+
+def test_missing_file_rejected():
+    with pytest.raises(NetlistError, match="not found"):
+        load_subckt_device("no/such/device.lib")
+
+
+def test_several_subckts_need_a_choice():
+    text = (DATA / "user_rram.lib").read_text() + ".subckt other a b\nr1 a b 1k\n.ends\n"
+    with pytest.raises(NetlistError, match="choose one"):
+        load_subckt_device(text)
+    assert load_subckt_device(text, subckt="other").subckt_name == "other"
+
+
+def test_unknown_instance_parameter():
+    with pytest.raises(ValueError, match="unknown parameter"):
+        load_subckt_device(DATA / "user_rram.lib", width=3.0)
+
+
+def test_per_device_parameters_in_netlist():
+    v0 = np.array([[0.2, 0.3], [0.4, 0.5]])
+    device = load_subckt_device(DATA / "user_rram.lib", v0=v0)
+    spec = CrossbarSpec(np.array([[1e-4, 2e-4], [5e-5, 1e-5]]), device=device)
+    text = format_crossbar_netlist(spec, [[0.1, 0.2]]).text
+    assert "xd_r1_c0 " in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("xd_r1_c0 "))
+    assert "r=2e+04" in line
+    assert "v0=4e-01" in line
+
+
+def test_exact_engine_refuses_user_subckt():
+    spec = CrossbarSpec(np.full((2, 2), 1e-4), device=get_device(str(DATA / "user_rram.lib")))
+    with pytest.raises(NetlistError, match="ngspice engine"):
+        solve_exact(spec, [[0.1, 0.1]])
+
+
+@pytest.mark.ngspice
+def test_user_device_in_ngspice(ngspice_runner):
+    # One device between a 0.4 V driver and ground: I = g0·v0·sinh((V − 10 Ω·I)/v0), solved by brentq.
+    g, v = 2e-4, 0.4
+    spec = CrossbarSpec(np.array([[g]]), device=load_subckt_device(DATA / "user_rram.lib"))
+    result = solve(spec, [[v]], engine="ngspice", runner=ngspice_runner)
+    g0, v0 = g, 0.3
+    expected = brentq(lambda i: i - g0 * v0 * np.sinh((v - 10 * i) / v0), 0, 1)
+    assert result.currents[0, 0] == pytest.approx(expected, rel=1e-9)
+    np.testing.assert_allclose(sum(result.power_breakdown.values()), result.power, rtol=1e-12)
