@@ -215,3 +215,25 @@ def get_law(name: str) -> DeviceLaw:
         return LAWS[name]
     except KeyError:
         raise ValueError(f"unknown device law {name!r}: valid names are {sorted(LAWS)}") from None
+
+
+# ------------------------------------------- conductance-dependent power law ----
+
+def nonlinearity_of_conductance(g, coeffs, g_ref: float = 5e-4):
+    """Return the power-law nonlinearity n of devices of conductance ``g`` (S).
+
+    Lower conductance states of a memristor are more nonlinear. The dependence is
+    a polynomial in ``d = log10(g_ref / g)``: ``n = c0 + c1·d + c2·d² + …``, floored
+    at 2 (a linear device). Works on numpy arrays and torch tensors.
+
+    Args:
+        g: conductances, S.
+        coeffs: polynomial coefficients ``(c0, c1, …)``.
+        g_ref: conductance at which ``d = 0``, S.
+    """
+    xp = _backend(g)
+    d = xp.log10(g_ref / g)
+    n = 0.0 * d
+    for power, c in enumerate(coeffs):
+        n = n + c * d ** power
+    return xp.clip(n, 2.0, None) if xp is np else xp.clamp(n, min=2.0)

@@ -1,0 +1,9 @@
+"""Differentiable surrogate models of crossbar tiles, fitted to ngspice sweeps."""
+
+from spicecross.surrogates.law import FittedLaw
+from spicecross.surrogates.models import (SURROGATE_KINDS, CrossbarSurrogate, DeviceOnlySurrogate,
+                                          ExactSurrogate, IdealSurrogate, IRDropSurrogate, SurrogateOutput,
+                                          Wiring)
+
+__all__ = ["SURROGATE_KINDS", "CrossbarSurrogate", "DeviceOnlySurrogate", "ExactSurrogate", "FittedLaw",
+           "IRDropSurrogate", "IdealSurrogate", "SurrogateOutput", "Wiring"]
