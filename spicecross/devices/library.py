@@ -58,7 +58,7 @@ class DeviceModel:
 
     @property
     def is_builtin(self) -> bool:
-        """Whether the model is one of spicecross's laws (solvable by the exact engine)."""
+        """Return whether the model is a built-in law (solvable by the exact engine)."""
         return self.law is not None
 
     def with_params(self, **params) -> "DeviceModel":

@@ -1,7 +1,7 @@
 """Device laws as used by the surrogates: a built-in law with fitted parameters, or a table.
 
 A :class:`FittedLaw` evaluates ``I(V, G)`` in torch (A, for V in V and G in S).
-For a built-in law it holds the law's name and parameters, which may be fitted
+For a built-in law it stores the law's name and parameters, which may be fitted
 to ngspice sweeps of any device subcircuit. When no built-in law fits, a
 monotone table of the normalised current ``I(V)/(G·V_ref)`` against ``V`` is
 used, interpolated linearly (monotone data stay monotone).

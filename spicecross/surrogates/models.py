@@ -68,7 +68,7 @@ class Wiring:
         return cls(spec.r_word.copy(), spec.r_bit.copy(), spec.r_source.copy(), spec.r_sense.copy())
 
     def is_ideal(self) -> bool:
-        """Whether every resistance is zero."""
+        """Return whether every resistance is zero."""
         return all(np.all(np.asarray(v) == 0) for v in self.__dict__.values())
 
 
