@@ -103,3 +103,24 @@ def test_import_is_light():
             "print(sorted(m for m in ('torch', 'PySpice', 'matplotlib', 'dask') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_generate_splits_large_array_into_tiles(tmp_path, capsys):
+    g = np.random.default_rng(0).uniform(1e-5, 1e-4, (5, 6))
+    v = np.random.default_rng(1).uniform(0, 0.5, (2, 5))
+    np.save(tmp_path / "g.npy", g)
+    np.save(tmp_path / "v.npy", v)
+    out = tmp_path / "t.cir"
+    assert main(["netlist", "generate", "-g", str(tmp_path / "g.npy"), "-v", str(tmp_path / "v.npy"),
+                 "--device", "linear", "--r-word", "0", "--r-bit", "0", "--tile-rows", "2", "--tile-cols", "4",
+                 "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["tiles"] == 6
+    index = json.loads((tmp_path / "t.tiles.json").read_text())
+    total = np.zeros((2, 6))
+    for tile in index["tiles"]:
+        assert main(["solve", str(tmp_path / tile["netlist"]), "--engine", "exact", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        currents = np.array([vec["currents_a"] for vec in data["vectors"]])
+        total[:, tile["cols"][0]:tile["cols"][1]] += currents
+    np.testing.assert_allclose(total, v @ g, rtol=1e-12)

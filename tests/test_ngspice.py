@@ -167,3 +167,18 @@ def test_missing_library_names_install(monkeypatch):
     monkeypatch.setenv("NGSPICE_LIBRARY_PATH", "/nonexistent/libngspice.so.0")
     with pytest.raises(SimulatorNotFoundError, match="apt-get install ngspice libngspice0"):
         find_library()
+
+
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+def test_user_spiceinit_is_never_read(tmp_path, monkeypatch, mode):
+    marker = tmp_path / "spiceinit-was-read"
+    for folder in (tmp_path, tmp_path / "home"):
+        folder.mkdir(exist_ok=True)
+        (folder / ".spiceinit").write_text(f"* init file\nshell touch {marker}\n")
+        (folder / "spinit").write_text(f"shell touch {marker}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with NgspiceRunner(1, mode=mode) as runner:
+        result = solve(CrossbarSpec(np.full((2, 2), 1e-4)), [[0.1, 0.2]], engine="ngspice", runner=runner)
+    assert_close(result.currents[0], [3e-5, 3e-5], rtol=1e-9, atol=1e-15)
+    assert not marker.exists()

@@ -82,6 +82,10 @@ def _add_crossbar_args(p: argparse.ArgumentParser) -> None:
     wire.add_argument("--r-sense", type=float, default=0.0, help="sense resistance, ohm (default 0)")
     wire.add_argument("--drive", choices=("west", "both"), default="west",
                       help="drive word lines at column 0 (west) or at both ends")
+    wire.add_argument("--tile-rows", type=int, default=128,
+                      help="largest tile, rows; a larger array is split into tiles (default 128)")
+    wire.add_argument("--tile-cols", type=int, default=128,
+                      help="largest tile, columns, rounded down to even (default 128)")
 
 
 def build_crossbar(args: argparse.Namespace):
@@ -120,15 +124,36 @@ def build_crossbar(args: argparse.Namespace):
 # -------------------------------------------------------------- commands ----
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from spicecross.netlist.writer import format_crossbar_netlist, write_crossbar_netlist
+    from spicecross.netlist.writer import format_crossbar_netlist, write_crossbar_netlist, write_text_atomic
 
     spec, voltages = build_crossbar(args)
-    netlist = format_crossbar_netlist(spec, voltages)
-    cir, side = write_crossbar_netlist(args.output, netlist)
-    summary = {"netlist": str(cir), "sidecar": str(side), "rows": spec.rows, "cols": spec.cols,
-               "device": spec.device.name, "n_vectors": netlist.batch}
-    print(json.dumps(summary) if args.json else f"wrote {cir} ({spec.rows}x{spec.cols} "
-          f"{spec.device.name}, {netlist.batch} input vectors) and {side}")
+    if spec.rows <= args.tile_rows and spec.cols <= args.tile_cols:
+        netlist = format_crossbar_netlist(spec, voltages)
+        cir, side = write_crossbar_netlist(args.output, netlist)
+        summary = {"netlist": str(cir), "sidecar": str(side), "rows": spec.rows, "cols": spec.cols,
+                   "device": spec.device.name, "n_vectors": netlist.batch, "tiles": 1}
+        print(json.dumps(summary) if args.json else f"wrote {cir} ({spec.rows}x{spec.cols} "
+              f"{spec.device.name}, {netlist.batch} input vectors) and {side}")
+        return 0
+
+    # Larger than one tile: one netlist per tile, and an index of where each tile sits.
+    from spicecross.crossbar.tiling import split_spec
+
+    output = Path(args.output)
+    index = {"format": "spicecross-tiles/1", "rows": spec.rows, "cols": spec.cols, "tiles": []}
+    for tile, tile_spec in split_spec(spec, args.tile_rows, args.tile_cols):
+        name = output.with_name(f"{output.stem}.tile_r{tile.row_start}_c{tile.col_start}{output.suffix}")
+        netlist = format_crossbar_netlist(tile_spec, np.asarray(voltages)[:, tile.row_start:tile.row_stop])
+        write_crossbar_netlist(name, netlist)
+        index["tiles"].append({"netlist": name.name, "rows": [tile.row_start, tile.row_stop],
+                               "cols": [tile.col_start, tile.col_stop]})
+    index_path = output.with_suffix(".tiles.json")
+    write_text_atomic(index_path, json.dumps(index, indent=1))
+    summary = {"index": str(index_path), "rows": spec.rows, "cols": spec.cols, "tiles": len(index["tiles"]),
+               "device": spec.device.name}
+    print(json.dumps(summary) if args.json else f"wrote {len(index['tiles'])} tile netlists "
+          f"({args.tile_rows}x{args.tile_cols} at most) and their index {index_path}; the bit-line "
+          "currents of tiles that share columns add up")
     return 0
 
 
