@@ -124,3 +124,86 @@ def test_generate_splits_large_array_into_tiles(tmp_path, capsys):
         currents = np.array([vec["currents_a"] for vec in data["vectors"]])
         total[:, tile["cols"][0]:tile["cols"][1]] += currents
     np.testing.assert_allclose(total, v @ g, rtol=1e-12)
+
+
+def _generate(tmp_path, name="e.cir"):
+    cir = tmp_path / name
+    assert run_cli("netlist", "generate", "--rows", "2", "--cols", "2", "--device", "linear",
+                   "--r-word", "1", "--r-bit", "1", "--vectors", "1", "-o", str(cir)).returncode == 0
+    return cir
+
+
+@pytest.mark.ngspice
+def test_edited_netlist_power_from_run(tmp_path):
+    cir = _generate(tmp_path)
+    text = cir.read_text()
+    # Double the first driver's voltage, the way a user might edit the file by hand.
+    line = next(ln for ln in text.splitlines() if ln.startswith("bdrv_r0_w"))
+    x, v = line.split("pwl(v(sweep),")[1].split(",")[:2]
+    edited = line.replace(f"{x},{v},", f"{x},{float(v) * 2!r},", 1)
+    cir.write_text(text.replace(line, edited))
+    exact = run_cli("solve", str(cir), "--engine", "exact")
+    assert exact.returncode == 2
+    assert "edited after it was generated" in exact.stderr
+    spice = run_cli("solve", str(cir), "--json")
+    assert spice.returncode == 0
+    data = json.loads(spice.stdout)
+    assert data["vectors"][0]["power_breakdown_w"] == {}
+    assert "edited" in spice.stderr
+
+
+@pytest.mark.ngspice
+def test_solve_without_sidecar(tmp_path):
+    cir = _generate(tmp_path)
+    with_sidecar = json.loads(run_cli("solve", str(cir), "--json").stdout)
+    cir.with_suffix(".json").unlink()
+    without = json.loads(run_cli("solve", str(cir), "--json").stdout)
+    np.testing.assert_allclose(without["vectors"][0]["currents_a"], with_sidecar["vectors"][0]["currents_a"],
+                               rtol=1e-12)
+    assert without["vectors"][0]["power_w"] == pytest.approx(with_sidecar["vectors"][0]["power_w"], rel=1e-12)
+
+
+def test_solve_foreign_netlist_explains(tmp_path):
+    cir = tmp_path / "foreign.cir"
+    cir.write_text("foreign\nv1 a 0 1\nr1 a 0 1k\n.op\n.end\n")
+    out = run_cli("solve", str(cir))
+    assert out.returncode == 2
+    assert "not a crossbar netlist written by spicecross" in out.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("1,2\n3\n", "same count on every row"),
+    ("a,b\n1,2\n", "no header line"),
+    ("", "not a valid CSV"),
+])
+def test_bad_csv_names_file(tmp_path, content, message):
+    (tmp_path / "g.csv").write_text(content)
+    out = run_cli("netlist", "generate", "-g", str(tmp_path / "g.csv"), "-o", str(tmp_path / "x.cir"))
+    assert out.returncode == 2
+    assert "g.csv is not a valid CSV matrix" in out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_output_is_directory_no_traceback(tmp_path):
+    (tmp_path / "q.json").mkdir()
+    out = run_cli("netlist", "generate", "--rows", "2", "--cols", "2", "-o", str(tmp_path / "q.cir"))
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "q.cir").exists()
+
+
+def test_solve_tile_index_adds_columns(tmp_path, capsys):
+    g = np.random.default_rng(2).uniform(1e-5, 1e-4, (5, 4))
+    v = np.random.default_rng(3).uniform(0, 0.5, (3, 5))
+    np.save(tmp_path / "g.npy", g)
+    np.save(tmp_path / "v.npy", v)
+    assert main(["netlist", "generate", "-g", str(tmp_path / "g.npy"), "-v", str(tmp_path / "v.npy"),
+                 "--device", "linear", "--r-word", "0", "--r-bit", "0", "--tile-rows", "2", "--tile-cols", "2",
+                 "-o", str(tmp_path / "t.cir")]) == 0
+    capsys.readouterr()
+    assert main(["solve", str(tmp_path / "t.tiles.json"), "--engine", "exact", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    currents = np.array([vec["currents_a"] for vec in data["vectors"]])
+    np.testing.assert_allclose(currents, v @ g, rtol=1e-12)
+    assert data["info"]["tiles"] == 6

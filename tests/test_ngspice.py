@@ -163,8 +163,18 @@ def test_memory_flat_over_repeated_solves():
     assert growth_mb < 8.0
 
 
-def test_missing_library_names_install(monkeypatch):
+def test_wrong_library_path_names_fix(monkeypatch):
     monkeypatch.setenv("NGSPICE_LIBRARY_PATH", "/nonexistent/libngspice.so.0")
+    with pytest.raises(SimulatorNotFoundError, match="unset it"):
+        find_library()
+
+
+def test_missing_library_names_install(monkeypatch):
+    import spicecross.sim.ngspice as ngspice
+
+    monkeypatch.delenv("NGSPICE_LIBRARY_PATH", raising=False)
+    monkeypatch.setattr(ngspice.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(ngspice.ctypes.util, "find_library", lambda name: None)
     with pytest.raises(SimulatorNotFoundError, match="apt-get install ngspice libngspice0"):
         find_library()
 

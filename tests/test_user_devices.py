@@ -6,7 +6,8 @@ from scipy.optimize import brentq
 
 from spicecross.crossbar.spec import CrossbarSpec
 from spicecross.devices import get_device, load_subckt_device
-from spicecross.errors import NetlistError
+from spicecross.devices.library import DeviceModelWarning
+from spicecross.errors import NetlistError, UnsafeNetlistError
 from spicecross.netlist.writer import format_crossbar_netlist
 from spicecross.sim.exact import solve_exact
 from spicecross.sim.solve import solve
@@ -41,7 +42,9 @@ def test_several_subckts_need_a_choice():
     text = (DATA / "user_rram.lib").read_text() + ".subckt other a b\nr1 a b 1k\n.ends\n"
     with pytest.raises(NetlistError, match="choose one"):
         load_subckt_device(text)
-    assert load_subckt_device(text, subckt="other").subckt_name == "other"
+    with pytest.warns(DeviceModelWarning, match="no conductance parameter"):
+        chosen = load_subckt_device(text, subckt="other")
+    assert chosen.subckt_name == "other"
 
 
 def test_unknown_instance_parameter():
@@ -76,3 +79,37 @@ def test_user_device_in_ngspice(ngspice_runner):
     expected = brentq(lambda i: i - g0 * v0 * np.sinh((v - 10 * i) / v0), 0, 1)
     assert result.currents[0, 0] == pytest.approx(expected, rel=1e-9)
     np.testing.assert_allclose(sum(result.power_breakdown.values()), result.power, rtol=1e-12)
+
+
+def test_device_file_with_midline_star_rejected(tmp_path):
+    path = tmp_path / "star.lib"
+    path.write_text(".subckt star p n r=1e4\nr1 p n {r} * series resistor\n.ends\n")
+    with pytest.raises(NetlistError, match="midline-star"):
+        load_subckt_device(path)
+
+
+def test_device_file_with_ltspice_if_rejected(tmp_path):
+    path = tmp_path / "if.lib"
+    path.write_text(".subckt cond p n r=1e4\nb1 p n i=if(v(p,n)>0, 1e-4, 0)\n.ends\n")
+    with pytest.raises(NetlistError, match="ternary"):
+        load_subckt_device(path)
+
+
+def test_device_file_with_milli_ohm_warns(tmp_path):
+    path = tmp_path / "milli.lib"
+    path.write_text(".subckt milli p n r=1e4\nr1 p n 1M\n.ends\n")
+    with pytest.warns(DeviceModelWarning, match="milli"):
+        load_subckt_device(path)
+
+
+def test_device_file_with_control_block_rejected(tmp_path):
+    path = tmp_path / "ctl.lib"
+    path.write_text(".subckt ctl p n r=1e4\nr1 p n {r}\n.ends\n.control\nshell ls\n.endc\n")
+    with pytest.raises(UnsafeNetlistError, match="--allow-unsafe"):
+        load_subckt_device(path)
+
+
+def test_per_device_parameter_wrong_shape():
+    device = load_subckt_device(DATA / "user_rram.lib", v0=np.full((3, 2), 0.3))
+    with pytest.raises(ValueError, match=r"parameter 'v0' has shape \(3, 2\), but the crossbar is \(2, 2\)"):
+        CrossbarSpec(np.full((2, 2), 1e-4), device=device)

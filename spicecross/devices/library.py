@@ -9,6 +9,7 @@ model is any two-pin subcircuit; the exact solver cannot evaluate it, ngspice ca
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,11 +72,11 @@ class DeviceModel:
         if self.law is None:
             raise NetlistError(
                 f"device {self.name!r} is a user subcircuit with no built-in law: "
-                "solve it with the ngspice engine, or calibrate a law for it")
+                "solve it with the ngspice engine, or calibrate a law for it (spicecross calibrate)")
         full = self.law.check_params(self.params)
         if shape is None:
             return full
-        return {k: np.broadcast_to(np.asarray(v, dtype=float), shape) for k, v in full.items()}
+        return {k: _broadcast_param(self.name, k, v, shape) for k, v in full.items()}
 
     def instance_params(self, conductances: np.ndarray) -> dict[str, np.ndarray]:
         """Return the subcircuit parameters of every device, each an array shaped like ``conductances``.
@@ -90,12 +91,22 @@ class DeviceModel:
             for key, value in self.law_params(g.shape).items():
                 out[names[key]] = value
             return out
-        out = {k: np.broadcast_to(np.asarray(v, dtype=float), g.shape) for k, v in self.params.items()}
+        out = {k: _broadcast_param(self.name, k, v, g.shape) for k, v in self.params.items()}
         if self.conductance_param == "g":
             out["g"] = g
         elif self.conductance_param == "r":
             out["r"] = 1.0 / g
         return out
+
+
+def _broadcast_param(device: str, key: str, value, shape: tuple) -> np.ndarray:
+    """Broadcast one device parameter to the crossbar shape, or raise ValueError naming it."""
+    arr = np.asarray(value, dtype=float)
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(f"device {device!r} parameter {key!r} has shape {arr.shape}, but the crossbar "
+                         f"is {shape}: give a scalar or one value per device, shape {shape}") from None
 
 
 def _checked(model: DeviceModel, params: dict) -> DeviceModel:
@@ -141,7 +152,7 @@ def builtin_device(name: str, *, v_ref: float = V_REF_DEFAULT, **params) -> Devi
 
 def load_subckt_device(path_or_text: str | Path, *, name: str | None = None,
                        subckt: str | None = None, conductance_param: str | None = "auto",
-                       v_ref: float = V_REF_DEFAULT, **params) -> DeviceModel:
+                       v_ref: float = V_REF_DEFAULT, allow_unsafe: bool = False, **params) -> DeviceModel:
     """Register a user's two-pin ``.subckt`` as a crosspoint device.
 
     Pins and default parameters are read from the ``.subckt`` header (continuation
@@ -156,10 +167,17 @@ def load_subckt_device(path_or_text: str | Path, *, name: str | None = None,
             the state through ``params``), or ``"auto"``: ``g`` or ``r`` if the header
             declares one.
         v_ref: read voltage (V) at which conductances are defined.
+        allow_unsafe: accept a file with ``.control``, ``shell`` or includes outside its folder.
         **params: fixed instance parameters, scalars or (rows, cols) arrays.
 
+    The mapping ``r = 1/G`` is nominal: it gives the device conductance G only if ``r``
+    is the whole read resistance. For any other model, map target conductances to the
+    state parameter with the calibration stage (``spicecross calibrate``).
+
     Raises:
-        NetlistError: no ``.subckt``, several without ``subckt=``, or not exactly two pins.
+        NetlistError: no ``.subckt``, several without ``subckt=``, not exactly two pins, or
+            lint errors that would make ngspice fail (mid-line ``*``, LTspice-only functions).
+        UnsafeNetlistError: unsafe cards, unless ``allow_unsafe``.
     """
     from spicecross.netlist.parse import read_subckt_header
 
@@ -173,6 +191,7 @@ def load_subckt_device(path_or_text: str | Path, *, name: str | None = None,
                            "file that contains a two-pin .subckt")
     else:
         text = str(path_or_text)
+    _check_device_text(text, path, allow_unsafe)
     headers = read_subckt_header(text)
     where = f"in {path}" if path else "in the given text"
     if not headers:
@@ -202,10 +221,43 @@ def load_subckt_device(path_or_text: str | Path, *, name: str | None = None,
         raise NetlistError(
             f"subcircuit {header.name!r} declares no parameter {conductance_param!r}: add "
             f"{conductance_param}=... to its header, or pass conductance_param=None")
+    if conductance_param is None:
+        warnings.warn(f"subcircuit {header.name!r} has no conductance parameter (g or r): the crossbar's "
+                      "conductance matrix is not written into its instances, so set each device's state "
+                      "through its parameters", DeviceModelWarning, stacklevel=2)
     model = DeviceModel(name=name or header.name, subckt_name=header.name, subckt_text=text,
                         pins=tuple(header.pins), defaults=defaults, law=None, params={},
                         conductance_param=conductance_param, v_ref=float(v_ref), source_path=path)
     return _checked(model, params)
+
+
+class DeviceModelWarning(UserWarning):
+    """A user's device model is usable but may not mean what the caller expects."""
+
+
+#: Lint codes that make a device file fail in ngspice, and those worth a warning.
+_DEVICE_LINT_ERRORS = {"midline-star", "unsupported-function", "unsupported-constant"}
+_DEVICE_LINT_WARNINGS = {"milli-ohm-suffix", "zero-resistance", "node-case"}
+
+
+def _check_device_text(text: str, path: Path | None, allow_unsafe: bool) -> None:
+    """Run the safety check and the relevant lint checks on a user's device file."""
+    from spicecross.netlist.lint import lint_netlist
+    from spicecross.netlist.parse import parse_netlist
+    from spicecross.netlist.safety import check_safety
+
+    netlist = parse_netlist(text, path=path, title_line=False)
+    folder = path.parent if path is not None else Path.cwd()
+    check_safety(netlist, netlist_dir=folder, allowed_dirs=(device_models_dir(),), allow_unsafe=allow_unsafe)
+    where = str(path) if path is not None else "device model"
+    findings = lint_netlist(netlist)
+    errors = [f for f in findings if f.code in _DEVICE_LINT_ERRORS]
+    if errors:
+        listed = "; ".join(f"{where}: {f.format()}" for f in errors)
+        raise NetlistError(f"device model would fail in ngspice: {listed}")
+    for finding in findings:
+        if finding.code in _DEVICE_LINT_WARNINGS:
+            warnings.warn(f"{where}: {finding.format()}", DeviceModelWarning, stacklevel=3)
 
 
 def get_device(name_or_path: str | Path, **kwargs) -> DeviceModel:

@@ -13,6 +13,7 @@ never depends on SPICE's scale suffixes (``M`` is milli in SPICE).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -60,7 +61,8 @@ class CrossbarNetlist:
         """Return the JSON-ready description written next to the netlist."""
         return {"format": "spicecross-crossbar/1", "spec": self.spec.to_dict(),
                 "voltages_v": self.voltages.tolist(), "options": dict(self.options),
-                "nodes": self.topology.n_nodes + 1}
+                "nodes": self.topology.n_nodes + 1,
+                "netlist_sha256": hashlib.sha256(self.text.encode()).hexdigest()}
 
 
 def _wrap(head: str, tokens: list) -> list:
@@ -148,8 +150,12 @@ def format_crossbar_netlist(spec: CrossbarSpec, voltages, *, options: dict | Non
             lines.append(f"xd_r{i}_c{j} {name[topo.wl_nodes[i, j]]} {name[topo.bl_nodes[i, j]]} "
                          f"{spec.device.subckt_name} {values}")
 
+    # .print makes a plain 'ngspice -b FILE' list the bit-line currents; runs through
+    # the shared library or with -r read the vectors instead.
     lines += ["", ".options " + " ".join(f"{k}={fmt(val)}" for k, val in opts.items()),
-              f".dc vsweep 0 {batch - 1} 1", ".end", ""]
+              f".dc vsweep 0 {batch - 1} 1"]
+    lines += _wrap(".print dc", [f"i(vsns_c{j})" for j in range(spec.cols)])
+    lines += [".end", ""]
     return CrossbarNetlist(text="\n".join(lines), spec=spec, voltages=v, topology=topo, options=opts)
 
 
@@ -161,6 +167,10 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        # mkstemp creates the file readable by its owner only; give it the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -193,10 +203,20 @@ def read_sidecar(netlist_path: str | Path) -> tuple[CrossbarSpec, np.ndarray, di
     if not side.exists():
         raise FileNotFoundError(
             f"{side} not found: the exact engine needs the sidecar JSON that "
-            "'spicecross netlist generate' writes next to the netlist; regenerate the netlist, "
-            "or use --engine ngspice")
+            "'spicecross netlist generate' writes next to the netlist; regenerate the netlist")
     data = json.loads(side.read_text())
     if data.get("format") != "spicecross-crossbar/1":
         raise ValueError(f"{side} is not a spicecross sidecar (format {data.get('format')!r})")
     spec = CrossbarSpec.from_dict(data["spec"])
     return spec, np.asarray(data["voltages_v"], dtype=float), data["options"]
+
+
+def sidecar_matches(netlist_path: str | Path) -> bool | None:
+    """Return whether the netlist file is the one its sidecar describes (None: no sidecar or no hash)."""
+    side = sidecar_path(netlist_path)
+    if not side.exists():
+        return None
+    expected = json.loads(side.read_text()).get("netlist_sha256")
+    if expected is None:
+        return None
+    return hashlib.sha256(Path(netlist_path).read_bytes()).hexdigest() == expected

@@ -21,6 +21,7 @@ into the positive terminal of source ``vsns_c0``.
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import glob
 import logging
 import os
@@ -44,10 +45,15 @@ INSTALL_HINT = ("install ngspice and its shared library from Debian's packages: 
 _CONVERGENCE_MARKERS = ("no convergence", "convergence failed", "solution failed", "iteration limit",
                         "gmin stepping failed", "source stepping failed", "singular matrix",
                         "timestep too small")
-#: Output fragments that mean the netlist itself is wrong.
+#: Output fragments that mean ngspice rejected the netlist while loading it.
 _ERROR_MARKERS = ("error on line", "error:", "unknown subckt", "unknown parameter", "could not find",
                   "simulation interrupted", "syntax error", "undefined", "fatal", "no circuit loaded",
                   "there aren't any circuits")
+#: Output fragments that mean a run failed. A bare "Error:" is not among them, because
+#: ngspice 39 prints messages such as "Error: ... out of range for cosh" in runs that
+#: still finish; a failed run is also caught by its missing or short plot.
+_RUN_ERROR_MARKERS = ("simulation interrupted", "fatal", "no circuit loaded", "there aren't any circuits",
+                      "run simulation(s) aborted")
 
 
 def find_library() -> str:
@@ -63,7 +69,9 @@ def find_library() -> str:
     if env:
         if Path(env).exists():
             return env
-        raise SimulatorNotFoundError(f"NGSPICE_LIBRARY_PATH={env!r} does not exist: {INSTALL_HINT}")
+        raise SimulatorNotFoundError(
+            f"NGSPICE_LIBRARY_PATH={env!r} does not exist: unset it to let spicecross find libngspice, "
+            "or set it to the full path of libngspice.so.0 (dpkg -L libngspice0 lists it)")
     candidates = []
     for pattern in ("/usr/lib/*/libngspice.so", "/usr/lib/*/libngspice.so.0", "/usr/lib/libngspice.so*",
                     "/usr/local/lib/libngspice.so*", "/usr/lib64/libngspice.so*"):
@@ -81,7 +89,8 @@ def find_executable() -> str:
     """Return the path of the ``ngspice`` program, or raise SimulatorNotFoundError."""
     path = shutil.which("ngspice")
     if path is None:
-        raise SimulatorNotFoundError(f"the ngspice program is not on PATH: {INSTALL_HINT}")
+        raise SimulatorNotFoundError("the ngspice program is not on PATH, and batch mode needs it: "
+                                     "install it with 'apt-get install ngspice', or use --mode shared")
     return path
 
 
@@ -91,6 +100,7 @@ def _clean_env(home: str) -> dict:
     return env
 
 
+@functools.lru_cache(maxsize=1)
 def batch_version() -> str:
     """Return the version that the ``ngspice`` program reports, such as ``ngspice-39``."""
     exe = find_executable()
@@ -98,9 +108,16 @@ def batch_version() -> str:
         out = subprocess.run([exe, "-v"], capture_output=True, text=True, cwd=tmp,
                              env=_clean_env(tmp), timeout=30, stdin=subprocess.DEVNULL)
     match = re.search(r"ngspice-(\S+)", out.stdout + out.stderr)
-    return f"ngspice-{match.group(1)}" if match else "ngspice-unknown"
+    return _with_package(f"ngspice-{match.group(1)}" if match else "ngspice-unknown")
 
 
+def _with_package(version: str) -> str:
+    """Append the Debian package version, which tells 39.3 from 39.0 where ngspice says only 39."""
+    package = package_version()
+    return f"{version} (Debian {package})" if package else version
+
+
+@functools.lru_cache(maxsize=1)
 def package_version() -> str | None:
     """Return the Debian package version of libngspice0 (for example ``39.3+ds-1``), if known."""
     try:
@@ -145,7 +162,9 @@ def run_batch(netlist: str, *, timeout: float = 600.0) -> tuple[dict, str]:
             raise SimulationError(f"ngspice timed out after {timeout:g} s", netlist=netlist,
                                   output=str(exc.stdout or "")) from None
         output = proc.stdout + proc.stderr
-        if proc.returncode != 0 or not raw.exists() or any(m in output.lower() for m in _ERROR_MARKERS):
+        lower = output.lower()
+        load_failed = any(m in lower for m in _ERROR_MARKERS if m != "error:")
+        if proc.returncode != 0 or not raw.exists() or load_failed or any(m in lower for m in _RUN_ERROR_MARKERS):
             raise _classify_failure(output, f"ngspice batch run failed (exit code {proc.returncode})",
                                     netlist, None)
         return read_raw(raw), output
@@ -183,7 +202,8 @@ class SharedNgspice:
         self.runs = 0
         out = self.command("version -f")
         match = re.search(r"ngspice-(\S+)", out)
-        self.version = f"ngspice-{match.group(1)}" if match else f"ngspice-{self._ng.ngspice_version}"
+        self.version = _with_package(f"ngspice-{match.group(1)}" if match else
+                                     f"ngspice-{self._ng.ngspice_version}")
 
     def command(self, command: str) -> str:
         """Send one command to ngspice and return its output."""
@@ -212,7 +232,7 @@ class SharedNgspice:
             self._lib.ngSpice_Command(b"run")
             output = self._output()
             plot = ffi.string(self._lib.ngSpice_CurPlot()).decode()
-            if plot == "const" or any(m in output.lower() for m in _ERROR_MARKERS + _CONVERGENCE_MARKERS):
+            if plot == "const" or any(m in output.lower() for m in _RUN_ERROR_MARKERS + _CONVERGENCE_MARKERS):
                 raise _classify_failure(load_output + "\n" + output, "ngspice run failed", netlist,
                                         self.version)
             return self._vectors(plot), load_output + "\n" + output

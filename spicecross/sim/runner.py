@@ -126,8 +126,9 @@ class NgspiceRunner:
         except cf.TimeoutError:
             logger.warning("ngspice run exceeded %.0f s; killing the worker pool", self.timeout)
             self._reset()
-            raise SimulationError(f"ngspice timed out after {self.timeout:g} s (raise the limit with "
-                                  "timeout=..., or check the netlist for a hard convergence problem)",
+            raise SimulationError(f"ngspice timed out after {self.timeout:g} s: raise the limit (--timeout "
+                                  "on the command line, timeout= in Python), solve a smaller tile, or check "
+                                  "the netlist for a hard convergence problem",
                                   netlist=netlist) from None
         except BrokenProcessPool:
             logger.warning("an ngspice worker crashed; starting a new pool")

@@ -8,7 +8,9 @@ with the same quantities, so they can be compared entry by entry.
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +50,7 @@ def result_from_vectors(spec: CrossbarSpec, topology: CrossbarTopology, voltages
             continue  # virtual grounds sit at 0 V
         if fixed[k] or name in vectors:
             node_v[:, k] = vector(name)
-    currents = np.stack([vector(f"vsns_c{j}#branch") for j in range(spec.cols)], axis=1)
-    sides = ("w", "e")[:topology.ends]
-    # i(bsource) is the current into its positive terminal; the driver delivers the opposite.
-    driver_currents = np.stack(
-        [np.stack([-vector(f"bdrv_r{i}_{side}#branch") for i in range(spec.rows)], axis=1) for side in sides],
-        axis=2)
-    power = np.einsum("br,bre->b", voltages, driver_currents)
+    currents, driver_currents, power = _terminal_quantities(vector, spec.rows, spec.cols, topology.ends)
 
     dv = node_v[:, topology.res_a] - node_v[:, topology.res_b]
     loss = dv * dv / topology.res_ohm
@@ -80,6 +76,56 @@ def result_from_vectors(spec: CrossbarSpec, topology: CrossbarTopology, voltages
         info={"ngspice_version": run.version, "ngspice_mode": run.mode, "options": dict(options)})
 
 
+def _terminal_quantities(vector, rows: int, cols: int, ends: int):
+    """Return bit-line currents, driver currents and driver power read from a run's vectors.
+
+    The driver voltages are read from the run too, so an edited netlist reports the
+    power of what ngspice actually solved.
+    """
+    currents = np.stack([vector(f"vsns_c{j}#branch") for j in range(cols)], axis=1)
+    sides = ("w", "e")[:ends]
+    # i(bsource) is the current into its positive terminal; the driver delivers the opposite.
+    driver_currents = np.stack(
+        [np.stack([-vector(f"bdrv_r{i}_{side}#branch") for i in range(rows)], axis=1) for side in sides], axis=2)
+    driver_voltages = np.stack(
+        [np.stack([vector(f"src_r{i}_{side}") for i in range(rows)], axis=1) for side in sides], axis=2)
+    power = np.sum(driver_voltages * driver_currents, axis=(1, 2))
+    return currents, driver_currents, power
+
+
+def result_from_run_only(run: RunOutput, header: dict, elapsed: float) -> SolveResult:
+    """Read the terminal quantities of a crossbar netlist run without its sidecar.
+
+    Only what the run itself shows is reported: bit-line currents, driver currents and
+    the power they deliver. The power breakdown needs the circuit's values, so it is empty.
+    """
+    rows, cols = int(header["rows"]), int(header["cols"])
+    ends = 2 if header.get("drive") == "both" else 1
+    batch = int(header.get("n_vectors", 1))
+
+    def vector(name: str) -> np.ndarray:
+        values = run.vectors.get(name)
+        if values is None:
+            raise SimulationError(f"ngspice returned no vector {name!r}: the netlist does not have the "
+                                  "layout of a spicecross crossbar", ngspice_version=run.version, output=run.output)
+        return values[:batch]
+
+    currents, driver_currents, power = _terminal_quantities(vector, rows, cols, ends)
+    nodes = np.full((currents.shape[0], rows, cols), np.nan)
+    wl = nodes.copy()
+    bl = nodes.copy()
+    for i in range(rows):
+        for j in range(cols):
+            if f"wl_r{i}_c{j}" in run.vectors:
+                wl[:, i, j] = vector(f"wl_r{i}_c{j}")
+            if f"bl_r{i}_c{j}" in run.vectors:
+                bl[:, i, j] = vector(f"bl_r{i}_c{j}")
+    return SolveResult(currents=currents, driver_currents=driver_currents, power=power, power_breakdown={},
+                       wl_voltages=wl, bl_voltages=bl, engine="ngspice", elapsed_s=elapsed,
+                       info={"ngspice_version": run.version, "ngspice_mode": run.mode,
+                             "note": "no sidecar: power breakdown and merged node voltages are not available"})
+
+
 def solve_netlist(netlist: CrossbarNetlist, runner: NgspiceRunner | None = None, *,
                   text: str | None = None) -> SolveResult:
     """Run a crossbar netlist in ngspice and return its results.
@@ -101,7 +147,7 @@ def solve_netlist(netlist: CrossbarNetlist, runner: NgspiceRunner | None = None,
                                time.perf_counter() - start, netlist.options)
 
 
-def solve(spec: CrossbarSpec, voltages, *, engine: str = "exact", runner: NgspiceRunner | None = None,
+def solve(spec: CrossbarSpec, voltages, *, engine: str, runner: NgspiceRunner | None = None,
           options: dict | None = None) -> SolveResult:
     """Solve ``spec`` for input voltages (batch, rows) in V with ``engine`` (``exact`` or ``ngspice``)."""
     if engine == "exact":
@@ -115,28 +161,88 @@ def solve(spec: CrossbarSpec, voltages, *, engine: str = "exact", runner: Ngspic
 
 def solve_file(path: str | Path, *, engine: str = "ngspice", runner: NgspiceRunner | None = None,
                allow_unsafe: bool = False) -> SolveResult:
-    """Solve a netlist file written by ``spicecross netlist generate`` (its sidecar JSON beside it).
+    """Solve a crossbar netlist file written by ``spicecross netlist generate``.
 
-    The ngspice engine runs the file's own text, after the safety check that untrusted
-    netlists get; the exact engine solves the crossbar that the sidecar describes.
+    The ngspice engine runs the file's own text after the safety check that
+    untrusted netlists get. It needs the sidecar JSON beside the file for the power
+    breakdown and node voltages; without it, or when the file was edited after it
+    was generated, only what the run shows (currents and driver power) is reported.
+    The exact engine solves the crossbar that the sidecar describes, so it needs an
+    unedited file.
     """
+    from spicecross.netlist.parse import parse_netlist
     from spicecross.netlist.safety import check_safety
+    from spicecross.netlist.writer import HEADER_MARKER, sidecar_matches
     from spicecross.resources import device_models_dir
 
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"netlist {path} not found")
-    spec, voltages, options = read_sidecar(path)
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is invalid: use one of {list(ENGINES)}")
+    matches = sidecar_matches(path)
     if engine == "exact":
+        if matches is False:
+            raise ValueError(f"{path} was edited after it was generated, so its sidecar no longer describes "
+                             "it: regenerate it, or solve the edited file with the ngspice engine")
+        spec, voltages, _ = read_sidecar(path)
         from spicecross.sim.exact import solve_exact
 
         return solve_exact(spec, voltages)
-    if engine != "ngspice":
-        raise ValueError(f"engine {engine!r} is invalid: use one of {list(ENGINES)}")
-    text = path.read_text()
-    from spicecross.netlist.parse import parse_netlist
 
+    text = path.read_text()
     check_safety(parse_netlist(text, path=path), netlist_dir=path.parent,
                  allowed_dirs=(device_models_dir(),), allow_unsafe=allow_unsafe)
-    netlist = format_crossbar_netlist(spec, voltages, options=options)
-    return solve_netlist(netlist, runner, text=text)
+    if matches:
+        spec, voltages, options = read_sidecar(path)
+        return solve_netlist(format_crossbar_netlist(spec, voltages, options=options), runner, text=text)
+
+    header = next((json.loads(line[len(HEADER_MARKER):]) for line in text.splitlines()
+                   if line.startswith(HEADER_MARKER)), None)
+    if header is None:
+        raise ValueError(f"{path} has no '{HEADER_MARKER.strip()}' header line, so it is not a crossbar "
+                         "netlist written by spicecross; run other netlists with 'ngspice -b' and "
+                         "inspect them with 'spicecross netlist inspect'")
+    reason = "has no sidecar JSON" if matches is None else "was edited after it was generated"
+    warnings.warn(f"{path} {reason}: reporting currents and driver power from the run only",
+                  stacklevel=2)
+    start = time.perf_counter()
+    own = runner is None
+    runner = runner or NgspiceRunner(1)
+    try:
+        run = runner.run(text)
+    finally:
+        if own:
+            runner.close()
+    return result_from_run_only(run, header, time.perf_counter() - start)
+
+
+def solve_tiles(index_path: str | Path, *, engine: str = "ngspice", runner: NgspiceRunner | None = None,
+                allow_unsafe: bool = False) -> SolveResult:
+    """Solve every tile listed in a ``*.tiles.json`` index and add the currents of shared columns.
+
+    Returns a result with the whole array's bit-line currents (batch, cols) in A and the
+    total power (W); per-node voltages are not assembled across tiles (empty arrays).
+    """
+    index_path = Path(index_path)
+    index = json.loads(index_path.read_text())
+    if index.get("format") != "spicecross-tiles/1":
+        raise ValueError(f"{index_path} is not a spicecross tile index (format {index.get('format')!r})")
+    start = time.perf_counter()
+    total_currents = None
+    total_power = None
+    breakdown: dict = {}
+    for tile in index["tiles"]:
+        result = solve_file(index_path.parent / tile["netlist"], engine=engine, runner=runner,
+                            allow_unsafe=allow_unsafe)
+        if total_currents is None:
+            total_currents = np.zeros((result.batch, index["cols"]))
+            total_power = np.zeros(result.batch)
+        total_currents[:, tile["cols"][0]:tile["cols"][1]] += result.currents
+        total_power += result.power
+        for key, value in result.power_breakdown.items():
+            breakdown[key] = breakdown.get(key, 0.0) + value
+    empty = np.zeros((total_currents.shape[0], 0, 0))
+    return SolveResult(currents=total_currents, driver_currents=empty, power=total_power, power_breakdown=breakdown,
+                       wl_voltages=empty, bl_voltages=empty, engine=engine, elapsed_s=time.perf_counter() - start,
+                       info={**result.info, "tiles": len(index["tiles"])})
