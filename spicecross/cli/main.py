@@ -1,16 +1,19 @@
-"""The ``spicecross`` command.
+"""The spicecross command: crossbar netlists, ngspice runs, calibration, training and validation.
 
 Subcommands:
     netlist generate   write a crossbar netlist and its sidecar JSON
     netlist inspect    summarise and lint any ngspice netlist
     solve              solve a generated netlist with ngspice or the exact engine
+    sweep              run an ngspice sweep described in a TOML file
     run                the main job
+    example            a small crossbar solved in ngspice and by the exact solver
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import warnings
 import logging
 import sys
 from pathlib import Path
@@ -21,6 +24,9 @@ import spicecross
 from spicecross.errors import SpicecrossError
 
 logger = logging.getLogger("spicecross")
+#: Nonlinearity of the command line's default device, a mildly nonlinear power law.
+DEFAULT_POWER_LAW_N = 2.5
+LAW_NAMES = ("linear", "power_law", "sinh", "poole_frenkel")
 
 
 # ------------------------------------------------------------- arguments ----
@@ -47,7 +53,13 @@ def load_matrix(path: str | Path) -> np.ndarray:
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False)
     if path.suffix == ".csv":
-        return np.loadtxt(path, delimiter=",", ndmin=2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy warns, rather than raises, on an empty file
+                return np.loadtxt(path, delimiter=",", ndmin=2)
+        except (ValueError, UserWarning) as exc:
+            raise ValueError(f"{path} is not a valid CSV matrix ({exc}): write one row per line, numbers "
+                             "separated by commas, the same count on every row, and no header line") from None
     raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .npy or .csv")
 
 
@@ -70,7 +82,10 @@ def _add_crossbar_args(p: argparse.ArgumentParser) -> None:
     dev = p.add_argument_group("device")
     dev.add_argument("--device", "-d", default="power_law",
                      help="built-in device (linear, power_law, sinh, poole_frenkel) or the path of a "
-                          "two-pin .subckt file (default power_law)")
+                          f"two-pin .subckt file (default power_law, with n={DEFAULT_POWER_LAW_N} unless "
+                          "--param n=... is given)")
+    dev.add_argument("--allow-unsafe", action="store_true",
+                     help="accept a device file with .control blocks, shell commands or outside includes")
     dev.add_argument("--subckt", help="which .subckt to use when the device file defines several")
     dev.add_argument("--param", "-p", action="append", type=_parse_param, default=[], metavar="KEY=VALUE",
                      help="device parameter, a number or a .npy/.csv of shape (rows, cols); repeatable")
@@ -106,9 +121,13 @@ def build_crossbar(args: argparse.Namespace):
             raise ValueError(f"--rows {args.rows} --cols {args.cols} is invalid: both must be >= 1")
         g = rng.uniform(args.g_off, args.g_on, size=(args.rows, args.cols))
     params = dict(args.param)
+    if args.device == "power_law":
+        params.setdefault("n", DEFAULT_POWER_LAW_N)
     kwargs = {"v_ref": args.v_ref, **params}
     if args.subckt:
         kwargs["subckt"] = args.subckt
+    if args.allow_unsafe and args.device not in LAW_NAMES:
+        kwargs["allow_unsafe"] = True
     device = get_device(args.device, **kwargs)
     spec = CrossbarSpec(g, device=device, r_word=args.r_word, r_bit=args.r_bit, r_source=args.r_source,
                         r_sense=args.r_sense, drive=args.drive)
@@ -132,8 +151,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         cir, side = write_crossbar_netlist(args.output, netlist)
         summary = {"netlist": str(cir), "sidecar": str(side), "rows": spec.rows, "cols": spec.cols,
                    "device": spec.device.name, "n_vectors": netlist.batch, "tiles": 1}
+        vectors = "input vector" if netlist.batch == 1 else "input vectors"
         print(json.dumps(summary) if args.json else f"wrote {cir} ({spec.rows}x{spec.cols} "
-              f"{spec.device.name}, {netlist.batch} input vectors) and {side}")
+              f"{spec.device.name}, {netlist.batch} {vectors}) and {side}")
         return 0
 
     # Larger than one tile: one netlist per tile, and an index of where each tile sits.
@@ -172,11 +192,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from spicecross.sim.runner import NgspiceRunner
-    from spicecross.sim.solve import solve_file
+    from spicecross.sim.solve import solve_file, solve_tiles
 
     runner = NgspiceRunner(1, mode=args.mode, timeout=args.timeout) if args.engine == "ngspice" else None
+    solver = solve_tiles if str(args.file).endswith(".tiles.json") else solve_file
     try:
-        result = solve_file(args.file, engine=args.engine, runner=runner, allow_unsafe=args.allow_unsafe)
+        result = solver(args.file, engine=args.engine, runner=runner, allow_unsafe=args.allow_unsafe)
     finally:
         if runner is not None:
             runner.close()
@@ -191,7 +212,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_example(args: argparse.Namespace) -> int:
     from spicecross.cli.example import run_example
 
     return run_example(args)
@@ -220,7 +241,8 @@ def make_parser() -> argparse.ArgumentParser:
     ins.set_defaults(func=cmd_inspect)
 
     solve = sub.add_parser("solve", help="solve a generated crossbar netlist")
-    solve.add_argument("file", help="netlist written by 'spicecross netlist generate'")
+    solve.add_argument("file", help="netlist written by 'spicecross netlist generate', or the "
+                                    "*.tiles.json index it writes for an array larger than one tile")
     solve.add_argument("--engine", choices=("ngspice", "exact"), default="ngspice",
                        help="ngspice, or the exact scipy nodal solver (default ngspice)")
     solve.add_argument("--mode", choices=("shared", "batch"), default="shared",
@@ -232,10 +254,18 @@ def make_parser() -> argparse.ArgumentParser:
     solve.add_argument("--json", action="store_true", help="print results as JSON")
     solve.set_defaults(func=cmd_solve)
 
-    run = sub.add_parser("run", help="the main job")
+    from spicecross.cli.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
+    run = sub.add_parser("run", help="the main job (for now the example below)")
     run.add_argument("--output", "-o", default="runs/example", help="report folder (default runs/example)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_example)
+
+    example = sub.add_parser("example", help="solve a small example crossbar in ngspice and with the exact solver")
+    example.add_argument("--output", "-o", default="runs/example", help="report folder (default runs/example)")
+    example.add_argument("--json", action="store_true", help="print the summary as JSON")
+    example.set_defaults(func=cmd_example)
     return parser
 
 
@@ -247,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (SpicecrossError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (SpicecrossError, ValueError, TypeError, OSError) as exc:
         print(f"spicecross: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
