@@ -5,6 +5,7 @@ Subcommands:
     netlist inspect    summarise and lint any ngspice netlist
     solve              solve a generated netlist with ngspice or the exact engine
     sweep              run an ngspice sweep described in a TOML file
+    calibrate          fit device laws and crossbar surrogates to ngspice sweeps, and score them
     run                the main job
     example            a small crossbar solved in ngspice and by the exact solver
 """
@@ -254,9 +255,12 @@ def make_parser() -> argparse.ArgumentParser:
     solve.add_argument("--json", action="store_true", help="print results as JSON")
     solve.set_defaults(func=cmd_solve)
 
+    from spicecross.cli.calibrate import add_calibrate_parser
     from spicecross.cli.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
+    add_calibrate_parser(sub)
+
     run = sub.add_parser("run", help="the main job (for now the example below)")
     run.add_argument("--output", "-o", default="runs/example", help="report folder (default runs/example)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -215,16 +215,17 @@ def load_subckt_device(path_or_text: str | Path, *, name: str | None = None,
     defaults = dict(header.params)
     if conductance_param == "auto":
         conductance_param = "g" if "g" in defaults else ("r" if "r" in defaults else None)
+        if conductance_param is None:
+            warnings.warn(f"subcircuit {header.name!r} has no conductance parameter (g or r): the crossbar's "
+                          "conductance matrix is not written into its instances, so set each device's state "
+                          "through its parameters, or pass conductance_param=None to say so",
+                          DeviceModelWarning, stacklevel=2)
     elif conductance_param is not None and conductance_param not in ("g", "r"):
         raise ValueError(f"conductance_param={conductance_param!r} is invalid: use 'g', 'r', 'auto' or None")
     if conductance_param is not None and conductance_param not in defaults:
         raise NetlistError(
             f"subcircuit {header.name!r} declares no parameter {conductance_param!r}: add "
             f"{conductance_param}=... to its header, or pass conductance_param=None")
-    if conductance_param is None:
-        warnings.warn(f"subcircuit {header.name!r} has no conductance parameter (g or r): the crossbar's "
-                      "conductance matrix is not written into its instances, so set each device's state "
-                      "through its parameters", DeviceModelWarning, stacklevel=2)
     model = DeviceModel(name=name or header.name, subckt_name=header.name, subckt_text=text,
                         pins=tuple(header.pins), defaults=defaults, law=None, params={},
                         conductance_param=conductance_param, v_ref=float(v_ref), source_path=path)

@@ -207,9 +207,10 @@ class ExactSurrogate(CrossbarSurrogate):
 
         if self.law.name == "table":
             raise ValueError("the exact surrogate needs a built-in law; this one is a table")
-        device = builtin_device(self.law.name, v_ref=self.law.v_ref, **self.law.params)
+        g_np = g.detach().cpu().numpy().astype(float)
+        device = builtin_device(self.law.name, v_ref=self.law.v_ref, **self.law.law_params(g_np))
         w = self.wiring
-        return CrossbarSpec(g.detach().cpu().numpy().astype(float), device=device, r_word=w.r_word,
+        return CrossbarSpec(g_np, device=device, r_word=w.r_word,
                             r_bit=w.r_bit, r_source=w.r_source, r_sense=w.r_sense)
 
 
