@@ -6,7 +6,8 @@ Subcommands:
     solve              solve a generated netlist with ngspice or the exact engine
     sweep              run an ngspice sweep described in a TOML file
     calibrate          fit device laws and crossbar surrogates to ngspice sweeps, and score them
-    run                the main job
+    run                the main job: train, check in ngspice while training, validate in ngspice
+    validate           solve a trained network in ngspice on the test split
     example            a small crossbar solved in ngspice and by the exact solver
 """
 
@@ -256,15 +257,15 @@ def make_parser() -> argparse.ArgumentParser:
     solve.set_defaults(func=cmd_solve)
 
     from spicecross.cli.calibrate import add_calibrate_parser
+    from spicecross.cli.run import add_run_parser
     from spicecross.cli.sweep import add_sweep_parser
+    from spicecross.cli.validate import add_validate_parser
 
     add_sweep_parser(sub)
     add_calibrate_parser(sub)
 
-    run = sub.add_parser("run", help="the main job (for now the example below)")
-    run.add_argument("--output", "-o", default="runs/example", help="report folder (default runs/example)")
-    run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.set_defaults(func=cmd_example)
+    add_run_parser(sub)
+    add_validate_parser(sub)
 
     example = sub.add_parser("example", help="solve a small example crossbar in ngspice and with the exact solver")
     example.add_argument("--output", "-o", default="runs/example", help="report folder (default runs/example)")
