@@ -77,12 +77,17 @@ stamp="$venv/.spicecross-installed"
 fingerprint=$(cat "$repo/setup.cfg" "$repo/pyproject.toml" "$repo/scripts/setup.sh" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
     log "installing Python packages into $venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-    # torch first and pinned: a plain 'torch' requirement would pull a CUDA build.
-    "$venv/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
-    "$venv/bin/python" -m pip install -q numpy 2>&1 | grep -v '^WARNING: Location' || true
-    "$venv/bin/python" -m pip install -q -e "$repo" 2>&1 | grep -v '^WARNING: Location' || true
-    "$venv/bin/python" -c 'import torch, PySpice, spicecross' || { echo "setup.sh: the Python install failed" >&2; exit 1; }
+    pip_log="$venv/pip-install.log"
+    : > "$pip_log"
+    pip_quiet() { "$venv/bin/python" -m pip install -q "$@" >>"$pip_log" 2>&1 || { cat "$pip_log" >&2; exit 1; }; }
+    pip_quiet --upgrade pip
+    # torch first and pinned to the release the project is tested with: pip takes the
+    # CPU wheel where one lies on the machine's disk; a looser requirement could pull
+    # a newer, much larger GPU build.
+    pip_quiet torch==2.13.0
+    pip_quiet numpy
+    pip_quiet -e "$repo"
+    "$venv/bin/python" -c 'import torch, PySpice, spicecross' || { echo "setup.sh: the Python install failed; see $pip_log" >&2; exit 1; }
     echo "$fingerprint" > "$stamp"
 fi
 log "ready: $("$venv/bin/spicecross" --version)"
