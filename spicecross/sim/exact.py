@@ -17,7 +17,7 @@ gradient method (CG) on the Schur complement of the other, preconditioned by
 that side's chain-tridiagonal block. The sweeps are vectorised over chains and
 input vectors, and the factorization is cheap enough to redo with fresh slopes
 at every Newton iteration of every vector. A wire segment conducts far more
-than a device, so CG needs few iterations: about 8 in total for a 128×128
+than a device, so CG needs few iterations: about 7 in total for a 128×128
 crossbar of 1–2 Ω segments and 10–100 µS linear devices, solved to 1e-12
 relative and checked once against the true residual.
 

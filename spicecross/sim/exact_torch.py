@@ -66,12 +66,22 @@ def nodal_system(spec_like) -> NodalSystem:
     return system
 
 
+def _sparse(matrix) -> torch.Tensor:
+    coo = matrix.tocoo()
+    indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    values = torch.from_numpy(coo.data)
+    return torch.sparse_coo_tensor(indices, values, coo.shape, check_invariants=True).coalesce()
+
+
 class _CircuitIndex:
-    """Index tensors that evaluate the circuit equations of one NodalSystem in torch."""
+    """Index and sparse tensors that evaluate the circuit equations of one NodalSystem in torch.
+
+    The circuit is evaluated with nodes on the first axis, (nodes, batch), where torch's
+    row gathers and sparse products are fast.
+    """
 
     def __init__(self, system: NodalSystem):
         topo = system.topology
-        self.n_nodes = topo.n_nodes
         self.free = torch.from_numpy(system.free_idx)
         self.fixed = torch.from_numpy(system.fixed_idx)
         # Value source of each fixed node: its driver's input row, or `rows` (0 V) for a ground.
@@ -81,14 +91,14 @@ class _CircuitIndex:
         self.fixed_row = torch.from_numpy(row_of_node[system.fixed_idx])
         order = np.concatenate([system.free_idx, system.fixed_idx])
         self.unpermute = torch.from_numpy(np.argsort(order))
-        self.res_a = torch.from_numpy(topo.res_a)
-        self.res_b = torch.from_numpy(topo.res_b)
-        self.res_g = torch.from_numpy(system.res_g)
+        self.laplacian = _sparse(system.laplacian)
+        self.incidence_t = _sparse(system.incidence.T)
         self.dev_pos = torch.from_numpy(system.dev_pos)
         self.dev_neg = torch.from_numpy(system.dev_neg)
         self.ground = torch.from_numpy(topo.ground_nodes)
         self.law = system.law
-        self.law_params = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in system.law_params.items()}
+        self.law_params = {k: torch.from_numpy(np.ascontiguousarray(v))[:, None]
+                           for k, v in system.law_params.items()}
         self.v_ref = system.v_ref
 
 
@@ -110,18 +120,17 @@ def _circuit(index: _CircuitIndex, free_v: torch.Tensor, voltages: torch.Tensor,
     currents (batch, cols) in A and the power delivered by the drivers (batch,) in W.
     """
     batch = voltages.shape[0]
-    padded = torch.cat([voltages, voltages.new_zeros(batch, 1)], dim=1)
-    node_v = torch.cat([free_v, padded[:, index.fixed_row]], dim=1)[:, index.unpermute]
-    wire = (node_v[:, index.res_a] - node_v[:, index.res_b]) * index.res_g
-    injection = node_v.new_zeros(batch, index.n_nodes)
-    injection = injection.index_add(1, index.res_a, wire).index_add(1, index.res_b, -wire)
-    v_dev = node_v[:, index.dev_pos] - node_v[:, index.dev_neg]
-    i_dev = index.law.current(v_dev, conductances.reshape(-1), v_ref=index.v_ref, **index.law_params)
-    injection = injection.index_add(1, index.dev_pos, i_dev).index_add(1, index.dev_neg, -i_dev)
-    residual = injection[:, index.free]
-    currents = -injection[:, index.ground]
+    padded = torch.cat([voltages.T, voltages.new_zeros(1, batch)], dim=0)
+    node_v = torch.cat([free_v.T, padded.index_select(0, index.fixed_row)], dim=0)
+    node_v = node_v.index_select(0, index.unpermute)
+    v_dev = node_v.index_select(0, index.dev_pos) - node_v.index_select(0, index.dev_neg)
+    i_dev = index.law.current(v_dev, conductances.reshape(-1, 1), v_ref=index.v_ref, **index.law_params)
+    # Current leaving each node into the network, (nodes, batch).
+    injection = torch.sparse.mm(index.laplacian, node_v) + torch.sparse.mm(index.incidence_t, i_dev)
+    residual = injection.index_select(0, index.free).T
+    currents = -injection.index_select(0, index.ground).T
     # Σ over fixed nodes of V·(current into the network): the driver power (grounds are at 0 V).
-    power = (node_v[:, index.fixed] * injection[:, index.fixed]).sum(dim=1)
+    power = (node_v.index_select(0, index.fixed) * injection.index_select(0, index.fixed)).sum(dim=0)
     return residual, currents, power
 
 
