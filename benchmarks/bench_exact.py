@@ -4,10 +4,11 @@ Sections, all measured in one run so that every ratio compares numbers taken
 under the same machine load:
 
 (a) the method choice on the linear crossbars of (b): sparse LU (``method="direct"``)
-    against the chain-preconditioned CG of ``method="auto"``, and the CG iterations
-    to a relative residual of 1e-12 on the full nodal matrix (block-Jacobi with the
-    word-line and bit-line chains) and on the Schur complement of the bit-line
-    nodes (preconditioned by their chains), both counted by a plain CG here.
+    against the chain-preconditioned CG of ``method="auto"``. A plain CG here also
+    counts the iterations to a relative residual of 1e-12 on two systems. One is the
+    full nodal matrix, preconditioned by its word-line and bit-line chain blocks.
+    The other is the Schur complement of the bit-line nodes, preconditioned by
+    their chain block.
 (b) exact vs batched ngspice: :func:`spicecross.sim.solve.solve` with
     ``engine="ngspice"`` and ``NgspiceRunner(1)`` (one DC sweep over the input
     vectors, spicecross's default options reltol=1e-9, abstol=1e-15, vntol=1e-12)
@@ -289,8 +290,9 @@ def section_ngspice(sizes: dict, laws: tuple, repeat: int, rng) -> list:
             big = rng.uniform(0.0, 0.5, (BIG_BATCH, size))
             big_wall, big_cpu, _ = timed(repeat, solve_exact, spec, big)
             voltage_error = max_voltage_difference(exact, spice["result"])
-            # ngspice stops when its Newton update is below reltol·|v| + vntol (5e-10 V at 0.5 V with
-            # the defaults), so rerun a case that misses 1e-12 V with tighter options.
+            # ngspice accepts a Newton iterate once no node voltage changed by more than
+            # vntol + reltol·|v| (NIconvTest in src/maths/ni/niconv.c), 5e-10 V at 0.5 V with
+            # the default options, so a case that misses 1e-12 V runs again with tighter ones.
             tight_error = None
             if voltage_error > 1e-12:
                 tight = run_ngspice(spec, v, TIGHT_OPTIONS)
@@ -362,7 +364,10 @@ def _status_kib(field: str) -> int:
 
 
 def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (Linux >= 4.0); return False where that is not possible."""
+    """Reset this process's peak RSS; return False where that is not possible.
+
+    Writing 5 to /proc/self/clear_refs resets the peak since Linux 4.0 (proc_pid_clear_refs(5)).
+    """
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
@@ -480,11 +485,11 @@ def markdown(report: dict) -> str:
                   "| crossbar | exact: RSS added | exact: traced peak | badcrossbar: RSS added "
                   "| badcrossbar: traced peak |", "|---|---|---|---|---|"]
         lines += [_memory_row(r) for r in report["memory"]]
-    spice_uss = [f"{r['size']}×{r['size']} {r['law']}: {r['ngspice_uss_mb']:.0f} MiB"
+    spice_uss = [f"| {r['size']}×{r['size']} | {r['law']} | {r['ngspice_uss_mb']:.0f} MiB |"
                  for r in report["ngspice"] if r["ngspice_uss_mb"]]
     if spice_uss:
-        lines += ["", "ngspice worker peak USS (memory not shared with the benchmark process): "
-                  + ", ".join(spice_uss) + "."]
+        lines += ["", "| crossbar | law | ngspice worker: peak USS (memory not shared with this script) |",
+                  "|---|---|---|", *spice_uss]
     return "\n".join(lines).replace("\n\n\n", "\n\n").strip()
 
 
@@ -529,16 +534,19 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=2026, help="random seed of crossbars and inputs")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
     logging.getLogger("badcrossbar").setLevel(logging.WARNING)
     if args.child:
         child(args.child[0], int(args.child[1]), 1)
         return 0
+
     rng = np.random.default_rng(args.seed)
     command = " ".join(["benchmarks/bench_exact.py", *(sys.argv[1:] if argv is None else argv)])
     report = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "machine": machine(), "versions": versions()}
     print(f"{command}: started {report['date']}, load average {report['machine']['load_average']}",
           file=sys.stderr, flush=True)
+
     sizes_ng = SIZES_NGSPICE_QUICK if args.quick else SIZES_NGSPICE
     laws = LAWS_QUICK if args.quick else LAWS
     sizes_bc = SIZES_BADCROSSBAR_QUICK if args.quick else SIZES_BADCROSSBAR
@@ -549,6 +557,7 @@ def main(argv=None) -> int:
                              if "c" in args.sections else [])
     report["exponents"] = exponents(report)
     report["memory"] = section_memory(sizes_bc) if "e" in args.sections else []
+
     report["load_average_end"] = os.getloadavg()
     report["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     m = report["machine"]

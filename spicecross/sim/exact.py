@@ -17,9 +17,9 @@ gradient method (CG) on the Schur complement of the other, preconditioned by
 that side's chain-tridiagonal block. The sweeps are vectorised over chains and
 input vectors, and the factorization is cheap enough to redo with fresh slopes
 at every Newton iteration of every vector. A wire segment conducts far more
-than a device, so CG needs few iterations: about 7 in total for a 128×128
-crossbar of 1–2 Ω segments and 10–100 µS linear devices, solved to 1e-12
-relative and checked once against the true residual.
+than a device, so CG needs few iterations. A 128×128 crossbar of 1–2 Ω
+segments and 10–100 µS linear devices takes about 7 in total: the solve to
+1e-12 relative and one check against the true residual.
 
 Nonlinear devices start from the solution with each device replaced by its
 chord conductance, then run Newton's method with a backtracking line search on
@@ -159,10 +159,10 @@ def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
     side_groups = ([], [])
     side_start = 0
     side_stops = []
-    for which in (0, 1):
+    for side_id in (0, 1):
         start = 0
-        for length in np.unique(padded[chain_side == which]):
-            members = np.flatnonzero((padded == length) & (chain_side == which))
+        for length in np.unique(padded[chain_side == side_id]):
+            members = np.flatnonzero((padded == length) & (chain_side == side_id))
             chains = members.size
             index_in_group = np.full(lengths.size, -1)
             index_in_group[members] = np.arange(chains)
@@ -170,7 +170,7 @@ def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
             slot_of_free[order[in_group]] = (side_start + start + position[in_group] * chains
                                              + index_in_group[chain[in_group]])
             stop = start + int(length) * chains
-            side_groups[which].append((start, stop, int(length), chains))
+            side_groups[side_id].append((start, stop, int(length), chains))
             start = stop
         side_start += start
         side_stops.append(side_start)
@@ -184,14 +184,14 @@ def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
     if not _distinct(si, n_slots):
         return None
     built = ([], [])
-    for which, offset in ((0, 0), (1, n_word)):
-        for start, stop, length, chains in side_groups[which]:
+    for side_id, offset in ((0, 0), (1, n_word)):
+        for start, stop, length, chains in side_groups[side_id]:
             inside = (si >= offset + start) & (si < offset + stop)
             if np.any((sj[inside] - si[inside] != chains) | (sj[inside] >= offset + stop)):
                 return None
             coupling[si[inside]] = value[inside]
             block = coupling[offset + start:offset + stop].reshape(length, chains)
-            built[which].append(_ChainGroup(start, stop, length, chains, block[:-1].copy()))
+            built[side_id].append(_ChainGroup(start, stop, length, chains, block[:-1].copy()))
     return slot_of_free, n_word, n_slots, built[0], built[1]
 
 
@@ -329,7 +329,7 @@ class _PinMap:
 
 
 class _Pins:
-    """Where each device's pins sit among the slots: device voltages and current scatters.
+    """The slots of all free device pins, for device voltages and current scatters.
 
     Each device has at most one free word-line pin and one free bit-line pin. A
     scatter is a gather by the inverse map when no slot carries two pins of one
@@ -704,11 +704,11 @@ class NodalSystem:
                            for k, v in self.law_params.items())
         return f"device law {self.law.name!r} ({params or 'no parameters'})"
 
-    def _overflow_error(self, v_dev: np.ndarray, what: str) -> ConvergenceError:
+    def _overflow_error(self, v_dev: np.ndarray, quantity: str) -> ConvergenceError:
         finite = v_dev[np.isfinite(v_dev)]
         largest = float(np.max(np.abs(finite))) if finite.size else float("nan")
         return ConvergenceError(
-            f"the {what} of {self._law_description()} is not finite at device voltages up to "
+            f"the {quantity} of {self._law_description()} is not finite at device voltages up to "
             f"{largest:.4g} V: the law overflows float64. Check the device parameters (a smaller "
             "voltage scale makes a law steeper) or lower the input voltages")
 

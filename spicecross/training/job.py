@@ -353,6 +353,8 @@ def _stage_surrogate(ctx: JobContext, level: tuple, law) -> dict:
         build_surrogate({"kind": "device_only", "law": law.to_dict(), "wiring": crossbar.wiring.to_dict()}),
         seed=ctx.config.seeds[0],
     )
+    # NOTE: the relaxation is measured on the initial weights' tiles, not the trained ones. The
+    # periodic ngspice checks measure it again on the trained states and refit it when it drifts.
     rng = np.random.default_rng(0)
     x = ctx.dataset.x_train[rng.choice(len(ctx.dataset.x_train), size=12, replace=False)]
     start = time.perf_counter()
