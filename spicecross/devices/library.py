@@ -233,7 +233,7 @@ def load_subckt_device(path_or_text: str | Path, *, name: str | None = None,
 
 
 class DeviceModelWarning(UserWarning):
-    """A user's device model is usable but may not mean what the caller expects."""
+    """Warning that a user's device model is usable but may not mean what the caller expects."""
 
 
 #: Lint codes that make a device file fail in ngspice, and those worth a warning.

@@ -18,22 +18,6 @@ import torch
 from spicecross.surrogates import IRDropSurrogate, SurrogateOutput
 
 
-def _sweep(surrogate: IRDropSurrogate, v, g, device, r_word, r_bit, r_source, r_sense, step):
-    # The same update as IRDropSurrogate.forward: node voltages from the present currents,
-    # then a damped step of every device current towards the law at its new voltage.
-    beyond = torch.flip(torch.cumsum(torch.flip(device, [2]), 2), [2])
-    v_word = (
-        v[:, :, None]
-        - r_source[None, :, None] * beyond[:, :, :1]
-        - torch.cumsum(r_word[None] * beyond, dim=2)
-    )
-    above = torch.cumsum(device, dim=1)
-    v_bit = r_sense[None, None, :] * above[:, -1:, :] + torch.flip(
-        torch.cumsum(torch.flip(r_bit[None] * above, [1]), 1), [1]
-    )
-    return device + step * (surrogate.law.current(v_word - v_bit, g[None]) - device)
-
-
 def truncated_ir_drop(
     surrogate: IRDropSurrogate, v: torch.Tensor, g: torch.Tensor, grad_sweeps: int
 ) -> SurrogateOutput:
@@ -44,29 +28,13 @@ def truncated_ir_drop(
     """
     if grad_sweeps >= surrogate.sweeps or not torch.is_grad_enabled():
         return surrogate(v, g)
-    rows, cols = g.shape
     with torch.no_grad():
-        resistances = surrogate._resistances(rows, cols, v)
-        r_word, r_bit, r_source, r_sense = resistances
-        r_path = (
-            r_source[:, None]
-            + torch.cumsum(r_word, dim=1)
-            + torch.flip(torch.cumsum(torch.flip(r_bit, [0]), 0), [0])
-            + r_sense[None, :]
-        )
-        step = surrogate.damping / (1.0 + g * r_path)
-        device = surrogate.law.current(v[:, :, None].expand(-1, -1, cols), g[None])
+        resistances, step = surrogate.relaxation_setup(v, g)
+        device = surrogate.initial_currents(v, g)
         for _ in range(surrogate.sweeps - grad_sweeps):
-            device = _sweep(surrogate, v, g, device, *resistances, step)
-    resistances = surrogate._resistances(rows, cols, v)
-    r_word, r_bit, r_source, r_sense = resistances
-    r_path = (
-        r_source[:, None]
-        + torch.cumsum(r_word, dim=1)
-        + torch.flip(torch.cumsum(torch.flip(r_bit, [0]), 0), [0])
-        + r_sense[None, :]
-    )
-    step = surrogate.damping / (1.0 + g * r_path)
+            device = surrogate.sweep(v, g, device, resistances, step)
+    # Rebuild the setup with autograd on, so gradients reach the fitted wire scales and g.
+    resistances, step = surrogate.relaxation_setup(v, g)
     for _ in range(grad_sweeps):
-        device = _sweep(surrogate, v, g, device, *resistances, step)
+        device = surrogate.sweep(v, g, device, resistances, step)
     return SurrogateOutput(device.sum(dim=1), torch.sum(v * device.sum(dim=2), dim=1))

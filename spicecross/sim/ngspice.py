@@ -112,7 +112,7 @@ def batch_version() -> str:
 
 
 def _with_package(version: str) -> str:
-    """Append the Debian package version, which tells 39.3 from 39.0 where ngspice says only 39."""
+    """Append the Debian package version, which distinguishes 39.3 from 39.0 where ngspice prints only 39."""
     package = package_version()
     return f"{version} (Debian {package})" if package else version
 

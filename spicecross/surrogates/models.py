@@ -169,24 +169,38 @@ class IRDropSurrogate(CrossbarSurrogate):
         r_bit = tensor(w.r_bit, (rows, cols)) * torch.exp(self.log_scale_bit).to(like.dtype)
         return r_word, r_bit, tensor(w.r_source, (rows,)), tensor(w.r_sense, (cols,))
 
-    def forward(self, v, g):
+    def relaxation_setup(self, v, g):
+        """Return the wire resistances (Ω) and the per-device step factor used by :meth:`sweep`."""
         rows, cols = g.shape
-        r_word, r_bit, r_source, r_sense = self._resistances(rows, cols, v)
+        resistances = self._resistances(rows, cols, v)
+        r_word, r_bit, r_source, r_sense = resistances
         # Resistance between each device and its driver/sense ends, for the step scaling.
         r_path = (r_source[:, None] + torch.cumsum(r_word, dim=1)
                   + torch.flip(torch.cumsum(torch.flip(r_bit, [0]), 0), [0]) + r_sense[None, :])
-        step = self.damping / (1.0 + g * r_path)
-        device = self.law.current(v[:, :, None].expand(-1, -1, cols), g[None])
+        return resistances, self.damping / (1.0 + g * r_path)
+
+    def initial_currents(self, v, g):
+        """Return the device currents without wires (A), the start of the relaxation, (batch, rows, cols)."""
+        return self.law.current(v[:, :, None].expand(-1, -1, g.shape[1]), g[None])
+
+    def sweep(self, v, g, device, resistances, step):
+        """Return the device currents (A) after one relaxation sweep from ``device``."""
+        r_word, r_bit, r_source, r_sense = resistances
+        # Word line: segment k carries the currents of columns >= k.
+        beyond = torch.flip(torch.cumsum(torch.flip(device, [2]), 2), [2])
+        v_word = v[:, :, None] - r_source[None, :, None] * beyond[:, :, :1] \
+            - torch.cumsum(r_word[None] * beyond, dim=2)
+        # Bit line: segment k (below row k) carries the currents of rows <= k.
+        above = torch.cumsum(device, dim=1)
+        v_bit = r_sense[None, None, :] * above[:, -1:, :] \
+            + torch.flip(torch.cumsum(torch.flip(r_bit[None] * above, [1]), 1), [1])
+        return device + step * (self.law.current(v_word - v_bit, g[None]) - device)
+
+    def forward(self, v, g):
+        resistances, step = self.relaxation_setup(v, g)
+        device = self.initial_currents(v, g)
         for _ in range(self.sweeps):
-            # Word line: segment k carries the currents of columns >= k.
-            beyond = torch.flip(torch.cumsum(torch.flip(device, [2]), 2), [2])
-            v_word = v[:, :, None] - r_source[None, :, None] * beyond[:, :, :1] \
-                - torch.cumsum(r_word[None] * beyond, dim=2)
-            # Bit line: segment k (below row k) carries the currents of rows <= k.
-            above = torch.cumsum(device, dim=1)
-            v_bit = r_sense[None, None, :] * above[:, -1:, :] \
-                + torch.flip(torch.cumsum(torch.flip(r_bit[None] * above, [1]), 1), [1])
-            device = device + step * (self.law.current(v_word - v_bit, g[None]) - device)
+            device = self.sweep(v, g, device, resistances, step)
         return SurrogateOutput(device.sum(dim=1), _power(v, device))
 
 
