@@ -21,6 +21,7 @@ significant member: a driver output, then a virtual ground, then the lowest inde
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,8 +36,11 @@ GROUND = "0"
 class CrossbarTopology:
     """Merged node list and element arrays of one crossbar.
 
+    Node and resistor names are built on first use, because a 256x256 crossbar has
+    about 130,000 of each and the exact solver needs none of them.
+
     Attributes:
-        names: name of each merged node.
+        kept_raw: raw index (see :func:`raw_node_names`) of each merged node.
         node_of_raw: merged index of each raw node (see :func:`raw_node_names`).
         driver_nodes: merged node of each driver, shape (rows, ends), ends = 1 or 2.
         ground_nodes: merged virtual-ground node of each bit line, shape (cols,).
@@ -44,13 +48,13 @@ class CrossbarTopology:
         res_a, res_b: merged end nodes of each resistor that was not merged away.
         res_ohm: resistance of each such resistor, Ω.
         res_kind: 0 word-line wire, 1 bit-line wire, 2 source, 3 sense.
-        res_names: element name of each resistor.
+        res_raw: raw index (see :func:`raw_resistor_names`) of each such resistor.
     """
 
     rows: int
     cols: int
     ends: int
-    names: list
+    kept_raw: np.ndarray
     node_of_raw: np.ndarray
     driver_nodes: np.ndarray
     ground_nodes: np.ndarray
@@ -60,12 +64,24 @@ class CrossbarTopology:
     res_b: np.ndarray
     res_ohm: np.ndarray
     res_kind: np.ndarray
-    res_names: list
+    res_raw: np.ndarray
+
+    @cached_property
+    def names(self) -> list:
+        """Name of each merged node."""
+        raw = raw_node_names(self.rows, self.cols, self.ends)
+        return [raw[k] for k in self.kept_raw]
+
+    @cached_property
+    def res_names(self) -> list:
+        """Element name of each resistor that was not merged away."""
+        raw = raw_resistor_names(self.rows, self.cols, self.ends)
+        return [raw[k] for k in self.res_raw]
 
     @property
     def n_nodes(self) -> int:
         """Number of merged nodes (ground excluded)."""
-        return len(self.names)
+        return int(self.kept_raw.size)
 
     @property
     def fixed_mask(self) -> np.ndarray:
@@ -93,6 +109,21 @@ def raw_node_names(rows: int, cols: int, ends: int) -> list:
     for side in ("w", "e")[:ends]:
         names += [f"in_r{i}_{side}" for i in range(rows)]
         names += [f"src_r{i}_{side}" for i in range(rows)]
+    return names
+
+
+def raw_resistor_names(rows: int, cols: int, ends: int) -> list:
+    """Return the resistor names in the order :func:`build_topology` creates them.
+
+    Word-line segments row by row, bit-line segments column by column, source
+    resistances of each driven end, then sense resistances.
+    """
+    n_seg = cols + ends - 1
+    names = [f"rwl_r{i}_s{k}" for i in range(rows) for k in range(n_seg)]
+    names += [f"rbl_c{j}_s{k}" for j in range(cols) for k in range(rows)]
+    for side in ("w", "e")[:ends]:
+        names += [f"rsrc_r{i}_{side}" for i in range(rows)]
+    names += [f"rsns_c{j}" for j in range(cols)]
     return names
 
 
@@ -129,22 +160,20 @@ def build_topology(spec: CrossbarSpec) -> CrossbarTopology:
     rows, cols = spec.shape
     ends = 2 if spec.drive == "both" else 1
     off = _offsets(rows, cols)
-    raw_names = raw_node_names(rows, cols, ends)
-    n_raw = len(raw_names)
+    n_raw = 2 * rows * cols + 2 * cols + 2 * ends * rows
     r_idx = np.arange(rows)
     c_idx = np.arange(cols)
     wl = off["wl"] + r_idx[:, None] * cols + c_idx[None, :]
     bl = off["bl"] + r_idx[:, None] * cols + c_idx[None, :]
 
-    # Raw resistors: (a, b, ohm, kind, name).
-    a_parts, b_parts, ohm_parts, kind_parts, name_parts = [], [], [], [], []
+    # Raw resistors: (a, b, ohm, kind), in the order of raw_resistor_names().
+    a_parts, b_parts, ohm_parts, kind_parts = [], [], [], []
 
-    def add(a, b, ohm, kind, names):
+    def add(a, b, ohm, kind):
         a_parts.append(np.ravel(a))
         b_parts.append(np.ravel(b))
-        ohm_parts.append(np.ravel(ohm))
+        ohm_parts.append(np.ravel(np.broadcast_to(ohm, np.shape(a))))
         kind_parts.append(np.full(np.size(a), kind))
-        name_parts.extend(names)
 
     # Word lines: west input node, then the cells, then (optionally) the east input node.
     west_in = off["in_w"] + r_idx
@@ -152,18 +181,14 @@ def build_topology(spec: CrossbarSpec) -> CrossbarTopology:
     if ends == 2:
         word_nodes = np.concatenate([word_nodes, (off["in_e"] + r_idx)[:, None]], axis=1)
     n_seg = word_nodes.shape[1] - 1
-    add(word_nodes[:, :-1], word_nodes[:, 1:], spec.r_word[:, :n_seg], RES_WORD,
-        [f"rwl_r{i}_s{k}" for i in range(rows) for k in range(n_seg)])
+    add(word_nodes[:, :-1], word_nodes[:, 1:], spec.r_word[:, :n_seg], RES_WORD)
     # Bit lines: cells top to bottom, then the sense node.
     bit_nodes = np.concatenate([bl, (off["sns"] + c_idx)[None, :]], axis=0)
-    add(bit_nodes[:-1, :].T, bit_nodes[1:, :].T, spec.r_bit.T, RES_BIT,
-        [f"rbl_c{j}_s{k}" for j in range(cols) for k in range(rows)])
+    add(bit_nodes[:-1, :].T, bit_nodes[1:, :].T, spec.r_bit.T, RES_BIT)
     # Source resistances at each driven end, sense resistances at each bit line.
     for side in ("w", "e")[:ends]:
-        add(off[f"src_{side}"] + r_idx, off[f"in_{side}"] + r_idx, spec.r_source, RES_SOURCE,
-            [f"rsrc_r{i}_{side}" for i in range(rows)])
-    add(off["sns"] + c_idx, off["vg"] + c_idx, spec.r_sense, RES_SENSE,
-        [f"rsns_c{j}" for j in range(cols)])
+        add(off[f"src_{side}"] + r_idx, off[f"in_{side}"] + r_idx, spec.r_source, RES_SOURCE)
+    add(off["sns"] + c_idx, off["vg"] + c_idx, spec.r_sense, RES_SENSE)
 
     a = np.concatenate(a_parts)
     b = np.concatenate(b_parts)
@@ -180,33 +205,31 @@ def build_topology(spec: CrossbarSpec) -> CrossbarTopology:
         priority[off[f"src_{side}"] + r_idx] = 0
     # Representative of each component: lowest (priority, index).
     order = np.lexsort((np.arange(n_raw), priority))
-    rep_of_label = np.full(label.max() + 1, -1)
-    for node in order:
-        if rep_of_label[label[node]] < 0:
-            rep_of_label[label[node]] = node
-    rep = rep_of_label[label]
-    kept_raw = np.unique(rep)
+    position = np.empty(n_raw, dtype=np.int64)
+    position[order] = np.arange(n_raw)
+    first = np.full(label.max() + 1, n_raw, dtype=np.int64)
+    np.minimum.at(first, label, position)
+    rep = order[first[label]]
+    kept_raw = np.flatnonzero(rep == np.arange(n_raw))
     merged_index = np.full(n_raw, -1)
     merged_index[kept_raw] = np.arange(kept_raw.size)
     node_of_raw = merged_index[rep]
-    names = [raw_names[k] for k in kept_raw]
 
     driver_nodes = np.stack([node_of_raw[off[f"src_{side}"] + r_idx] for side in ("w", "e")[:ends]],
                             axis=1)
     ground_nodes = node_of_raw[off["vg"] + c_idx]
-    _check_no_shorts(driver_nodes, ground_nodes, names)
+    _check_no_shorts(driver_nodes, ground_nodes)
 
     keep = ~zero
-    kept_names = [n for n, k in zip(name_parts, keep) if k]
     return CrossbarTopology(
-        rows=rows, cols=cols, ends=ends, names=names, node_of_raw=node_of_raw,
+        rows=rows, cols=cols, ends=ends, kept_raw=kept_raw, node_of_raw=node_of_raw,
         driver_nodes=driver_nodes, ground_nodes=ground_nodes,
         wl_nodes=node_of_raw[wl], bl_nodes=node_of_raw[bl],
         res_a=node_of_raw[a[keep]], res_b=node_of_raw[b[keep]], res_ohm=ohm[keep],
-        res_kind=kind[keep], res_names=kept_names)
+        res_kind=kind[keep], res_raw=np.flatnonzero(keep))
 
 
-def _check_no_shorts(driver_nodes: np.ndarray, ground_nodes: np.ndarray, names: list) -> None:
+def _check_no_shorts(driver_nodes: np.ndarray, ground_nodes: np.ndarray) -> None:
     # Two ends of one word line may merge (an ideal word line driven at both ends);
     # that is allowed because both drivers apply the same voltage.
     drivers = set(driver_nodes.ravel().tolist())
