@@ -87,7 +87,7 @@ def test_calibrate_tiny_config_json(tmp_path, capsys):
 
 
 def test_unknown_key_named(tmp_path):
-    with pytest.raises(ValueError, match="unknown key 'row' in \\[tiles\\].*did you mean 'rows'"):
+    with pytest.raises(ValueError, match=r"unknown key '\[tiles\] row' \(did you mean 'rows'\?\)"):
         parse_config({"device": {"name": "sinh"}, "tiles": {"row": 8}})
 
 

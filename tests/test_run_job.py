@@ -78,7 +78,7 @@ def test_shipped_configs_load():
         ("name = 'bad'\ng_on = -1e-4\ng_off = 1e-5", "not positive"),
         ("name = 'bad'\ng_on = 1e-4\ng_off = 0.0", "not positive"),
         ("name = 'bad'\ng_on = 1e-4", "needs g_off"),
-        ("name = 'bad'\ng_on = 1e-4\ng_of = 1e-5", "unknown setting"),
+        ("name = 'bad'\ng_on = 1e-4\ng_of = 1e-5", "unknown key"),
     ],
 )
 def test_invalid_level_raises(tmp_path, level, message):
@@ -95,7 +95,7 @@ def test_invalid_level_on_command_line(tmp_path, capsys):
 
 
 def test_unknown_setting_raises(tmp_path):
-    with pytest.raises(ConfigurationError, match="unknown setting"):
+    with pytest.raises(ConfigurationError, match="unknown key"):
         load_run_config(write_config(tmp_path, TINY.replace("epochs = 2", "epoch = 2")))
 
 

@@ -76,11 +76,11 @@ file, the key, the value and the fix.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from spicecross.configkeys import check_keys
 from spicecross.calibration.device import FIT_LAWS
 from spicecross.calibration.fit import SURROGATE_NAMES
 from spicecross.calibration.tiles import INPUT_KINDS, STATE_KINDS
@@ -204,14 +204,7 @@ def _fail(where: str, key: str, value, fix: str) -> ValueError:
 
 
 def _section(cls, data: dict, where: str, table: str):
-    known = set(cls.__dataclass_fields__)
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"{where}: unknown key {key!r} in [{table}]{hint}; valid keys are {sorted(known)}"
-            )
+    check_keys(data, cls.__dataclass_fields__, where=where, table=table)
     return cls(**data)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from spicecross.configkeys import check_keys
 from spicecross.devices import builtin_device
 from spicecross.devices.laws import LAWS, nonlinearity_of_conductance
 from spicecross.errors import SpicecrossError
@@ -244,12 +245,8 @@ class CrossbarConfig:
 
 
 def _build(cls, data: dict, section: str):
-    known = set(cls.__dataclass_fields__)
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigurationError(
-            f"unknown {section} setting(s) {sorted(unknown)}: valid settings are {sorted(known)}"
-        )
+    check_keys(data, cls.__dataclass_fields__, where="crossbar configuration", table=section,
+               error=ConfigurationError)
     return cls(**data)
 
 

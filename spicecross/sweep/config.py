@@ -58,13 +58,13 @@ key, the value and the valid keys or range.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spicecross.configkeys import check_keys, did_you_mean
 from spicecross.devices.laws import LAWS, V_REF_DEFAULT
 
 STATE_KINDS = ("random", "all-on", "all-off", "checkerboard", "ramp")
@@ -187,10 +187,7 @@ class _Table:
         return ValueError(f"{self.where}: {self.key_name(key)} = {value!r} is invalid: {expected}")
 
     def check_unknown(self, valid: tuple) -> None:
-        for key in self.data:
-            if key not in valid:
-                raise ValueError(f"{self.where}: unknown key {self.key_name(key)!r}"
-                                 f"{did_you_mean(key, valid)}; valid keys are {', '.join(valid)}")
+        check_keys(self.data, valid, where=self.where, table=self.table)
 
     def number(self, key: str, default, *, low=None, high=None, low_open=False, integer=False,
                unit: str = ""):
@@ -224,12 +221,6 @@ class _Table:
         if not isinstance(value, bool):
             raise self.fail(key, value, "give true or false")
         return value
-
-
-def did_you_mean(word: str, choices) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest of ``choices``, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_number(value, key: str, table: _Table, *, low=None, high=None, low_open=False,

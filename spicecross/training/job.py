@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import spicecross
+from spicecross.configkeys import check_keys
 from spicecross.errors import SpicecrossError
 from spicecross.netlist.writer import write_text_atomic
 from spicecross.nn.config import ConfigurationError, CrossbarConfig, config_hash
@@ -116,11 +117,7 @@ def default_config_path(quick: bool = False) -> Path:
 
 def _section(data: dict, key: str, known: set, where: str) -> dict:
     section = dict(data.get(key, {}))
-    unknown = set(section) - known
-    if unknown:
-        raise ConfigurationError(
-            f"{where}: unknown setting(s) {sorted(unknown)} in [{key}]; valid settings are {sorted(known)}"
-        )
+    check_keys(section, known, where=where, table=key, error=ConfigurationError)
     return section
 
 
@@ -135,7 +132,7 @@ def load_run_config(
 
     Raises:
         FileNotFoundError: no such file.
-        ConfigurationError: an unknown setting or an invalid value (for example a level with
+        ConfigurationError: an unknown key or an invalid value (for example a level with
             G_off >= G_on), named with the fix.
     """
     path = Path(path)
@@ -146,12 +143,8 @@ def load_run_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
     where = str(path)
-    top = set(data) - {"run", "network", "training", "crossbar", "levels"}
-    if top:
-        raise ConfigurationError(
-            f"{where}: unknown section(s) {sorted(top)}; valid sections are run, network, "
-            "training, crossbar, levels"
-        )
+    check_keys(data, ("run", "network", "training", "crossbar", "levels"), where=where, table="",
+               error=ConfigurationError)
     run = _section(
         data,
         "run",
@@ -180,12 +173,8 @@ def load_run_config(
         raise ConfigurationError(f"{where}: {exc}") from exc
     levels = []
     for k, level in enumerate(data.get("levels", [])):
-        unknown = set(level) - {"name", "g_on", "g_off", "ratio"}
-        if unknown:
-            raise ConfigurationError(
-                f"{where}: level {k}: unknown setting(s) {sorted(unknown)}; give name, g_on "
-                "and g_off (or ratio = G_on/G_off)"
-            )
+        check_keys(level, ("name", "g_on", "g_off", "ratio"), where=where, table=f"levels {k}",
+                   error=ConfigurationError)
         name = str(level.get("name", f"level{k}"))
         if "g_on" not in level:
             raise ConfigurationError(f"{where}: level {name!r} has no g_on: give G_on in S, for example 5e-4")
