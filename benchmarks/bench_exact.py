@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_info import machine
 
 SIZES_NGSPICE = {32: 16, 64: 8, 128: 4}
 SIZES_NGSPICE_QUICK = {16: 4, 32: 4}
@@ -67,23 +68,6 @@ BIG_BATCH = 64
 #: ngspice options for the rerun of a case whose node voltages differ by more than 1e-12 V.
 TIGHT_OPTIONS = {"reltol": 1e-12, "vntol": 1e-15}
 R_WORD_BC, R_BIT_BC = 1.5, 2.0
-
-
-def machine() -> dict:
-    """Return nproc, CPU model, memory, OS and load average of this machine."""
-    cpu, memory = platform.processor() or "unknown CPU", "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
-        memory = f"{mem_kb / 2**20:.0f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "platform": platform.platform(),
-            "load_average": os.getloadavg()}
 
 
 def versions() -> dict:

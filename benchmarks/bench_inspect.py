@@ -22,7 +22,8 @@ from spicecross.netlist.writer import format_crossbar_netlist
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="rows and columns of the crossbar (default 128)")
+    parser.add_argument("--size", type=int, default=128,
+                        help="rows and columns of the crossbar (default 128)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     spec = CrossbarSpec(rng.uniform(1e-5, 1e-4, (args.size, args.size)),

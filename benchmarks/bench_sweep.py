@@ -34,22 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def machine() -> str:
-    """Return ``nproc``, CPU model and memory of this machine."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
-        memory = f"{mem_kb / 2**20:.0f} GiB"
-    except (OSError, StopIteration, ValueError):
-        memory = "unknown memory"
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, {memory}"
+from machine_info import describe
 
 
 def sweep_config(size: int, vectors: int, workers: int, seed: int):
@@ -152,7 +137,7 @@ def main(argv=None) -> int:
     from spicecross.netlist.writer import DEFAULT_OPTIONS
 
     config = sweep_config(size, vectors, args.workers, args.seed)
-    print(f"{size}x{size} sinh crossbar, {vectors} vectors in {args.workers} jobs; {machine()}; "
+    print(f"{size}x{size} sinh crossbar, {vectors} vectors in {args.workers} jobs; {describe()}; "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         engine_s, engine_cpu, summary, jobs = run_engine(config, Path(tmp) / "out")
