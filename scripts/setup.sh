@@ -49,22 +49,31 @@ if [ "$want_test_data" -eq 1 ]; then
     sh "$repo/scripts/install-test-data.sh"
 fi
 
-# 2. Python 3.11: the torch 2.13.0 CPU wheel is built for it.
+# 2. Python: 3.11 where there is one (Debian 12's python3, and the build of the
+# torch 2.13.0 CPU wheel on this project's machines), else python3 if it is 3.11 or
+# newer (Debian 13 has 3.13), where pip takes torch 2.13.0 for that version.
+# NOTE: the Python 3.13 path has not been run end to end on Debian 13.
+version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
 python=""
-for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 &&
-        [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "3.11" ]; then
-        python=$(command -v "$candidate"); break
-    fi
-done
-if [ -z "$python" ]; then
-    echo "setup.sh: Python 3.11 not found (python3 is $(python3 --version 2>&1)); install python3.11" >&2
-    exit 1
+if command -v python3.11 >/dev/null 2>&1 && [ "$(version_of python3.11)" = "3.11" ]; then
+    python=$(command -v python3.11)
+elif command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    python=$(command -v python3)
 fi
+if [ -z "$python" ]; then
+    apt_install python3 python3-venv
+    if python3 -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+        python=$(command -v python3)
+    else
+        echo "setup.sh: Python 3.11 or newer not found (python3 is $(python3 --version 2>&1)); install python3.11" >&2
+        exit 1
+    fi
+fi
+python_version=$(version_of "$python")
 
-# 3. The virtual environment.
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
-    log "creating $venv with $python"
+# 3. The virtual environment, made again when it has another Python version.
+if [ ! -x "$venv/bin/python" ] || [ "$(version_of "$venv/bin/python")" != "$python_version" ]; then
+    log "creating $venv with $python (Python $python_version)"
     rm -rf "$venv"
     if ! "$python" -m venv "$venv" 2>/dev/null; then
         apt_install python3-venv
