@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -101,11 +102,15 @@ def _distinct(values: np.ndarray, bound: int) -> bool:
     return values.size == 0 or int(np.bincount(values, minlength=bound).max()) <= 1
 
 
-def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
+def _chain_layout(n: int, wire_a: np.ndarray, wire_b: np.ndarray, wire_value: np.ndarray,
+                  side: np.ndarray):
     """Number the free nodes along their wire chains, word-line side first.
 
     Args:
-        lap_ff: Laplacian of the wires among the free nodes.
+        n: number of free nodes.
+        wire_a, wire_b: free-node indices of the two ends of each wire whose ends are
+            both free, each wire once.
+        wire_value: the wire's off-diagonal entry in the nodal matrix (−conductance), S.
         side: per free node, 0 for a device's word-line pin, 1 for its bit-line pin, -1
             for a node with no device (it takes the side of its chain).
 
@@ -114,13 +119,14 @@ def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
         when the wires among the free nodes do not form simple chains that each stay
         on one side (then the chain preconditioner does not apply and LU is used).
     """
-    n = lap_ff.shape[0]
-    coo = lap_ff.tocoo()
-    off = (coo.row != coo.col) & (coo.data != 0.0)
-    graph = sp.coo_matrix((np.ones(off.sum()), (coo.row[off], coo.col[off])), shape=(n, n)).tocsr()
-    degree = np.diff(graph.indptr)
-    if n == 0 or degree.max(initial=0) > 2:
+    if n == 0 or np.any(wire_a == wire_b):
         return None
+    degree = np.bincount(wire_a, minlength=n) + np.bincount(wire_b, minlength=n)
+    if degree.max(initial=0) > 2:
+        return None
+    ones = np.ones(2 * wire_a.size)
+    graph = sp.csr_matrix((ones, (np.concatenate([wire_a, wire_b]), np.concatenate([wire_b, wire_a]))),
+                          shape=(n, n))
     n_comp, label = connected_components(graph, directed=False)
     # A connected graph with every degree <= 2 is a path when it has one edge fewer than nodes.
     edges = np.bincount(label, weights=degree, minlength=n_comp) / 2
@@ -135,9 +141,13 @@ def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
     if np.any(starts < 0):
         return None
     root = n
-    link = sp.coo_matrix((np.ones(n_comp), (starts, np.zeros(n_comp, int))), shape=(n, 1))
-    aug = sp.bmat([[graph, link], [None, sp.coo_matrix((1, 1))]]).tocsr()
-    order, pred = depth_first_order(aug, root, directed=False, return_predecessors=True)
+    root_links = np.full(n_comp, root)
+    aug = sp.csr_matrix(
+        (np.ones(ones.size + 2 * n_comp),
+         (np.concatenate([wire_a, wire_b, starts, root_links]),
+          np.concatenate([wire_b, wire_a, root_links, starts]))),
+        shape=(n + 1, n + 1))
+    order, pred = depth_first_order(aug, root, directed=True, return_predecessors=True)
     order = order[1:]
     is_start = pred[order] == root
     chain = np.cumsum(is_start) - 1
@@ -178,9 +188,8 @@ def _chain_layout(lap_ff: sp.csr_matrix, side: np.ndarray):
 
     # Every wire must join consecutive positions of one chain.
     coupling = np.zeros(n_slots)
-    si, sj = slot_of_free[coo.row[off]], slot_of_free[coo.col[off]]
-    lower = si < sj
-    si, sj, value = si[lower], sj[lower], coo.data[off][lower]
+    slot_a, slot_b = slot_of_free[wire_a], slot_of_free[wire_b]
+    si, sj, value = np.minimum(slot_a, slot_b), np.maximum(slot_a, slot_b), wire_value
     if not _distinct(si, n_slots):
         return None
     built = ([], [])
@@ -515,6 +524,27 @@ class _SchurSystem:
         return self.elim.solve(t, t)
 
 
+def _incident_rows(nodes: np.ndarray, shape: tuple, *entries) -> sp.csr_matrix:
+    """Return rows ``nodes`` (repeats allowed) of a sparse matrix of ``shape``, without the whole matrix.
+
+    Each entry is a triple (row, column, value) of arrays: the matrix has ``value``
+    at (row, column), and entries at the same place add up.
+    """
+    unique, inverse = np.unique(nodes, return_inverse=True)
+    position = np.full(shape[0], -1)
+    position[unique] = np.arange(unique.size)
+    rows, cols, data = [], [], []
+    for node, column, value in entries:
+        row = position[node]
+        hit = row >= 0
+        rows.append(row[hit])
+        cols.append(column[hit])
+        data.append(value[hit])
+    matrix = sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(unique.size, shape[1]))
+    return matrix[inverse]
+
+
 class NodalSystem:
     """Sparse nodal equations of one crossbar, reused across input vectors.
 
@@ -549,19 +579,10 @@ class NodalSystem:
             raise ConvergenceError(
                 f"resistor {topo.res_names[k]} of {topo.res_ohm[k]!r} Ω has a conductance that "
                 "overflows float64, so the nodal matrix is singular: use 0 Ω for an ideal wire")
-        a, b = topo.res_a, topo.res_b
         self.res_g = g
-        self.laplacian = sp.coo_matrix(
-            (np.concatenate([g, g, -g, -g]), (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
-            shape=(n, n)).tocsr()
-        # Device incidence: +1 at the word-line pin, -1 at the bit-line pin.
+        # Device pins: the incidence matrix has +1 at the word-line pin, -1 at the bit-line pin.
         self.dev_pos = topo.wl_nodes.ravel()
         self.dev_neg = topo.bl_nodes.ravel()
-        n_dev = self.dev_pos.size
-        rows = np.concatenate([np.arange(n_dev), np.arange(n_dev)])
-        self.incidence = sp.coo_matrix(
-            (np.concatenate([np.ones(n_dev), -np.ones(n_dev)]),
-             (rows, np.concatenate([self.dev_pos, self.dev_neg]))), shape=(n_dev, n)).tocsr()
         self.g_dev = spec.conductances.ravel()
         self.law = spec.device.law
         self.law_params = {k: v.ravel() for k, v in spec.device.law_params(spec.shape).items()}
@@ -571,11 +592,35 @@ class NodalSystem:
         self._setup_slots(method)
         # Rows of the KCL equations at the ground nodes, then the driver nodes (end by end).
         output_nodes = np.concatenate([topo.ground_nodes, topo.driver_nodes.T.ravel()])
-        self._output_laplacian = _SparseRows(self.laplacian[output_nodes])
-        self._output_incidence = _SparseRows(self.incidence.T.tocsr()[output_nodes])
+        a, b = topo.res_a, topo.res_b
+        self._output_laplacian = _SparseRows(_incident_rows(
+            output_nodes, (n, n), (a, a, g), (a, b, -g), (b, b, g), (b, a, -g)))
+        devices = np.arange(self.dev_pos.size)
+        ones = np.ones(devices.size)
+        self._output_incidence = _SparseRows(_incident_rows(
+            output_nodes, (n, devices.size), (self.dev_pos, devices, ones), (self.dev_neg, devices, -ones)))
         #: Wall time (s) spent building the topology and the matrices of this system.
         self.build_seconds = {"topology": topology_done - start,
                               "matrices": time.perf_counter() - topology_done}
+
+    @cached_property
+    def laplacian(self) -> sp.csr_matrix:
+        """Laplacian of the linear resistors over all nodes, (nodes, nodes), S."""
+        topo, g = self.topology, self.res_g
+        a, b, n = topo.res_a, topo.res_b, topo.n_nodes
+        return sp.coo_matrix(
+            (np.concatenate([g, g, -g, -g]), (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
+            shape=(n, n)).tocsr()
+
+    @cached_property
+    def incidence(self) -> sp.csr_matrix:
+        """Device incidence, (devices, nodes): +1 at the word-line pin, -1 at the bit-line pin."""
+        n_dev = self.dev_pos.size
+        rows = np.concatenate([np.arange(n_dev), np.arange(n_dev)])
+        return sp.coo_matrix(
+            (np.concatenate([np.ones(n_dev), -np.ones(n_dev)]),
+             (rows, np.concatenate([self.dev_pos, self.dev_neg]))),
+            shape=(n_dev, self.topology.n_nodes)).tocsr()
 
     def _setup_slots(self, method: str) -> None:
         """Number the free nodes along the wire chains and build the matrices in that numbering."""
@@ -586,20 +631,16 @@ class NodalSystem:
         free_pos[free] = np.arange(n_free)
         fixed_pos = np.full(topo.n_nodes, -1)
         fixed_pos[fixed] = np.arange(fixed.size)
-        # Wire Laplacian among the free nodes, in free-node numbering.
+        # Wires among the free nodes (free-node numbering) and the diagonal of their Laplacian.
         g = self.res_g
         fa, fb = free_pos[topo.res_a], free_pos[topo.res_b]
         both = (fa >= 0) & (fb >= 0)
         diagonal = (np.bincount(fa[fa >= 0], weights=g[fa >= 0], minlength=n_free)
                     + np.bincount(fb[fb >= 0], weights=g[fb >= 0], minlength=n_free))
-        lap_ff = sp.csr_matrix(
-            (np.concatenate([-g[both], -g[both], diagonal]),
-             (np.concatenate([fa[both], fb[both], np.arange(n_free)]),
-              np.concatenate([fb[both], fa[both], np.arange(n_free)]))), shape=(n_free, n_free))
         side = np.full(topo.n_nodes, -1)
         side[self.dev_pos] = 0
         side[self.dev_neg] = 1
-        layout = _chain_layout(lap_ff, side[free]) if n_free else None
+        layout = _chain_layout(n_free, fa[both], fb[both], -g[both], side[free]) if n_free else None
         if layout is None:
             if n_free and method != "direct":
                 logger.info("the wires of the %s crossbar do not form simple chains: solving by sparse LU",
@@ -645,7 +686,6 @@ class NodalSystem:
             sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(devices.size, width))
             for (data, rows, cols), width in ((parts["slot"], n_slots), (parts["fixed"], fixed.size)))
-        self._inc_s_t = self._inc_s.T.tocsr()
 
         # CG runs on the Schur complement of the smaller side (word-line or bit-line
         # nodes). The other side is eliminated with its chain factorization.
@@ -918,7 +958,7 @@ class NodalSystem:
         rows = [slice(None)] if s.shape[0] == 1 else range(rhs.shape[0])
         for row in rows:
             s_row = s[0] if s.shape[0] == 1 else s[row]
-            jac = (self._lap_ss + self._inc_s_t @ sp.diags(s_row) @ self._inc_s).tocsc()
+            jac = (self._lap_ss + self._inc_s.T @ sp.diags(s_row) @ self._inc_s).tocsc()
             try:
                 lu = spla.splu(jac, permc_spec="MMD_AT_PLUS_A")
             except RuntimeError as exc:
