@@ -2,14 +2,18 @@ import json
 
 import numpy as np
 import pytest
-
 from nodal_reference import dense_linear_crossbar
+
 from spicecross.crossbar.mapping import differential_output, map_differential, tile_grid
 from spicecross.crossbar.spec import CrossbarSpec
 from spicecross.crossbar.topology import build_topology
 from spicecross.devices import builtin_device
-from spicecross.netlist.writer import (HEADER_MARKER, format_crossbar_netlist, read_sidecar,
-                                       write_crossbar_netlist)
+from spicecross.netlist.writer import (
+    HEADER_MARKER,
+    format_crossbar_netlist,
+    read_sidecar,
+    write_crossbar_netlist,
+)
 from spicecross.sim.exact import solve_exact
 
 RNG = np.random.default_rng(1)

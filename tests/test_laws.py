@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spicecross.devices import LAWS, builtin_device
-from spicecross.devices.laws import (BOLTZMANN, ELEMENTARY_CHARGE, poole_frenkel_c, sinh_g0)
+from spicecross.devices.laws import BOLTZMANN, ELEMENTARY_CHARGE, poole_frenkel_c, sinh_g0
 
 V = np.linspace(-0.5, 0.5, 41)
 CASES = [("linear", {}), ("power_law", {"n": 2.0}), ("power_law", {"n": 3.0}), ("sinh", {"v0": 0.15}),

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-
 from nodal_reference import dense_linear_crossbar
+
 from spicecross.crossbar.spec import CrossbarSpec
 from spicecross.devices import LAWS, builtin_device
 from spicecross.errors import SimulationError, SimulatorNotFoundError

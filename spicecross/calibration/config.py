@@ -80,10 +80,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from spicecross.configkeys import check_keys
 from spicecross.calibration.device import FIT_LAWS
 from spicecross.calibration.fit import SURROGATE_NAMES
 from spicecross.calibration.tiles import INPUT_KINDS, STATE_KINDS
+from spicecross.configkeys import check_keys
 from spicecross.devices.laws import LAWS, V_REF_DEFAULT
 
 

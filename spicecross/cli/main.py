@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np

@@ -177,7 +177,7 @@ class CrossbarSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CrossbarSpec":
+    def from_dict(cls, data: dict) -> CrossbarSpec:
         """Rebuild a spec written by :meth:`to_dict` (with arrays)."""
         name = data["device"]
         kwargs = {k: np.asarray(v) if isinstance(v, list) else v

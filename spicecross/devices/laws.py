@@ -15,8 +15,9 @@ its nonlinearity ``n = I(2 V_ref)/I(V_ref)``; n = 2 is an ohmic device.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -62,7 +62,7 @@ class DeviceModel:
         """Return whether the model is a built-in law (solvable by the exact engine)."""
         return self.law is not None
 
-    def with_params(self, **params) -> "DeviceModel":
+    def with_params(self, **params) -> DeviceModel:
         """Return a copy with law or instance parameters replaced (checked)."""
         merged = {**self.params, **params}
         return _checked(self, merged)

@@ -146,7 +146,7 @@ class NgspiceRunner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> "NgspiceRunner":
+    def __enter__(self) -> NgspiceRunner:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -76,7 +76,7 @@ class FittedLaw:
                 "n_coeffs": self.n_coeffs, "n_g_ref": self.n_g_ref, "residual": self.residual}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FittedLaw":
+    def from_dict(cls, data: dict) -> FittedLaw:
         """Rebuild a law from :meth:`to_dict` output."""
         return cls(name=data["name"], params=dict(data.get("params", {})), v_ref=data.get("v_ref", V_REF_DEFAULT),
                    table_v=data.get("table_v"), table_i=data.get("table_i"), n_coeffs=data.get("n_coeffs"),

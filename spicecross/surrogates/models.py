@@ -55,13 +55,13 @@ class Wiring:
         return {k: (np.asarray(v).tolist()) for k, v in self.__dict__.items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Wiring":
+    def from_dict(cls, data: dict) -> Wiring:
         """Rebuild from :meth:`to_dict` output."""
         return cls(**{k: (np.asarray(v, dtype=float) if isinstance(v, list) else float(v))
                       for k, v in data.items()})
 
     @classmethod
-    def from_spec(cls, spec) -> "Wiring":
+    def from_spec(cls, spec) -> Wiring:
         """Take the resistances of a :class:`~spicecross.crossbar.spec.CrossbarSpec`."""
         if spec.drive != "west":
             raise ValueError("surrogates model word lines driven at column 0 only (drive='west')")
