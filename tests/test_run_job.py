@@ -263,3 +263,29 @@ def test_run_quick_end_to_end(tmp_path, capsys):
     assert main(["run", "--quick", "--output", str(tmp_path / "quick"), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["table"] == summary["table"]
+
+
+def test_test_subset_per_dataset(tmp_path):
+    text = TINY.replace("test_subset = 12", "test_subset = { digits = 0, mnist = 7 }")
+    path = write_config(tmp_path, text)
+    assert load_run_config(path).test_subset == 0
+    assert load_run_config(path, dataset="mnist").test_subset == 7
+    assert load_run_config(path, dataset="fashion-mnist").test_subset == 0
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-3", "test_subset = -3 is invalid"),
+    ("1.5", "test_subset = 1.5 is invalid"),
+    ("{ digitz = 3 }", "unknown key '\\[run.test_subset\\] digitz' \\(did you mean 'digits'\\?\\)"),
+])
+def test_test_subset_invalid_raises(tmp_path, value, message):
+    path = write_config(tmp_path, TINY.replace("test_subset = 12", f"test_subset = {value}"))
+    with pytest.raises(ConfigurationError, match=message):
+        load_run_config(path)
+
+
+def test_shipped_test_subsets():
+    path = default_config_path()
+    assert load_run_config(path).test_subset == 0
+    assert load_run_config(path, dataset="fashion-mnist").test_subset == 200
+    assert load_run_config(path, dataset="mnist").test_subset == 200

@@ -26,6 +26,7 @@ import torch
 
 import spicecross
 from spicecross.configkeys import check_keys
+from spicecross.data.datasets import DATASET_NAMES
 from spicecross.errors import SpicecrossError
 from spicecross.netlist.writer import write_text_atomic
 from spicecross.nn.config import ConfigurationError, CrossbarConfig, config_hash
@@ -54,6 +55,7 @@ class RunConfig:
         seeds: one network of each kind per seed and level.
         train_subset: training examples kept (0: all), stratified.
         test_subset: test examples solved in ngspice per network (0: all), stratified, the same for all.
+            In the TOML file a number, or a table with one number per data set.
         read_time_s: read time of one inference for TOPS/W, s.
         surrogate_tolerance: current NRMSE a relaxation setting must reach against the exact solver.
         grad_sweeps: relaxation sweeps that autograd records in aware training (0: all).
@@ -119,6 +121,18 @@ def _section(data: dict, key: str, known: set, where: str) -> dict:
     section = dict(data.get(key, {}))
     check_keys(section, known, where=where, table=key, error=ConfigurationError)
     return section
+
+
+def _test_subset(value, dataset: str, where: str) -> int:
+    """Return the test subset of ``dataset`` from a number or a table keyed by data set name."""
+    if isinstance(value, dict):
+        check_keys(value, DATASET_NAMES, where=where, table="run.test_subset", error=ConfigurationError)
+        value = value.get(dataset, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(
+            f"{where}: test_subset = {value!r} is invalid: give a whole number >= 0 (0: the whole "
+            "test split), or a table such as {{ digits = 0, mnist = 200 }}")
+    return value
 
 
 def load_run_config(
@@ -201,7 +215,7 @@ def load_run_config(
         data_dir=data_dir_override if data_dir_override is not None else run.get("data_dir"),
         seeds=tuple(int(s) for s in seeds_value),
         train_subset=int(run.get("train_subset", 0)),
-        test_subset=int(run.get("test_subset", 0)),
+        test_subset=_test_subset(run.get("test_subset", 0), dataset or run.get("dataset", "digits"), where),
         read_time_s=float(run.get("read_time_s", 10e-9)),
         surrogate_tolerance=float(run.get("surrogate_tolerance", 1e-3)),
         grad_sweeps=grad_sweeps,
