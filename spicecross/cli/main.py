@@ -93,7 +93,8 @@ def _add_crossbar_args(p: argparse.ArgumentParser) -> None:
                      help="device parameter, a number or a .npy/.csv of shape (rows, cols); repeatable")
     dev.add_argument("--v-ref", type=float, default=0.25, help="read voltage defining G, V (default 0.25)")
     wire = p.add_argument_group("wiring")
-    wire.add_argument("--r-word", type=float, default=1.0, help="word-line segment resistance, ohm (default 1)")
+    wire.add_argument("--r-word", type=float, default=1.0,
+                      help="word-line segment resistance, ohm (default 1)")
     wire.add_argument("--r-bit", type=float, default=1.0, help="bit-line segment resistance, ohm (default 1)")
     wire.add_argument("--r-source", type=float, default=0.0, help="driver resistance, ohm (default 0)")
     wire.add_argument("--r-sense", type=float, default=0.0, help="sense resistance, ohm (default 0)")
@@ -267,8 +268,10 @@ def make_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_validate_parser(sub)
 
-    example = sub.add_parser("example", help="solve a small example crossbar in ngspice and with the exact solver")
-    example.add_argument("--output", "-o", default="runs/example", help="report folder (default runs/example)")
+    example = sub.add_parser("example",
+                             help="solve a small example crossbar in ngspice and with the exact solver")
+    example.add_argument("--output", "-o", default="runs/example",
+                         help="report folder (default runs/example)")
     example.add_argument("--json", action="store_true", help="print the summary as JSON")
     example.set_defaults(func=cmd_example)
     return parser

@@ -113,7 +113,8 @@ def poole_frenkel_alpha(d_eps, temperature):
     ``d_eps`` is the product of film thickness and permittivity (F), ``temperature`` in K.
     """
     q = ELEMENTARY_CHARGE
-    return q * np.sqrt(q / (np.pi * np.asarray(d_eps, dtype=float))) / (BOLTZMANN * np.asarray(temperature, dtype=float))
+    d_eps = np.asarray(d_eps, dtype=float)
+    return q * np.sqrt(q / (np.pi * d_eps)) / (BOLTZMANN * np.asarray(temperature, dtype=float))
 
 
 def poole_frenkel_c(g, *, d_eps, temperature, v_ref=V_REF_DEFAULT):
@@ -205,7 +206,8 @@ LAWS: dict[str, DeviceLaw] = {
         defaults={"d_eps": 2e-17, "temperature": 300.0},
         units={"d_eps": "F (thickness × permittivity)", "temperature": "K"},
         bounds={"d_eps": (0.0, False), "temperature": (0.0, False)},
-        fixes={"d_eps": "d_eps is film thickness times permittivity, for example 2e-17 F (n = I(2 V_ref)/I(V_ref) is about 3 at 300 K)",
+        fixes={"d_eps": "d_eps is film thickness times permittivity, for example 2e-17 F "
+                        "(n = I(2 V_ref)/I(V_ref) is about 3 at 300 K)",
                "temperature": "give the absolute temperature in kelvin, for example 300"}),
 }
 

@@ -266,7 +266,8 @@ def get_device(name_or_path: str | Path, **kwargs) -> DeviceModel:
     if isinstance(name_or_path, str) and name_or_path in LAWS:
         return builtin_device(name_or_path, **kwargs)
     text = str(name_or_path)
-    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".lib", ".cir", ".sp", ".subckt", ".inc")):
+    looks_like_file = "/" in text or text.endswith((".lib", ".cir", ".sp", ".subckt", ".inc"))
+    if isinstance(name_or_path, Path) or looks_like_file:
         return load_subckt_device(Path(name_or_path), **kwargs)
     raise ValueError(f"unknown device {text!r}: built-in devices are {sorted(LAWS)}, or give "
                      "the path of a .subckt file")

@@ -125,7 +125,7 @@ def format_crossbar_netlist(spec: CrossbarSpec, voltages, *, options: dict | Non
     xs = np.arange(max(batch, 2), dtype=float)
     for i in range(spec.rows):
         values = v[:, i] if batch > 1 else np.repeat(v[:, i], 2)
-        points = [f"{fmt(x)},{fmt(y)}," for x, y in zip(xs, values)]
+        points = [f"{fmt(x)},{fmt(y)}," for x, y in zip(xs, values, strict=True)]
         points[-1] = points[-1][:-1] + ")"
         for e, side in enumerate(("w", "e")[:topo.ends]):
             head = f"bdrv_r{i}_{side} {name[topo.driver_nodes[i, e]]} {GROUND} v=pwl(v(sweep),"
@@ -133,7 +133,7 @@ def format_crossbar_netlist(spec: CrossbarSpec, voltages, *, options: dict | Non
 
     # Wires and source/sense resistances that were not merged away.
     lines += ["", "* ---- wires, source and sense resistances"]
-    for rname, a, b, ohm in zip(topo.res_names, topo.res_a, topo.res_b, topo.res_ohm):
+    for rname, a, b, ohm in zip(topo.res_names, topo.res_a, topo.res_b, topo.res_ohm, strict=True):
         lines.append(f"{rname} {name[a]} {name[b]} {fmt(ohm)}")
 
     # Sense ammeters: 0 V sources from each virtual ground to ground.

@@ -164,7 +164,8 @@ def run_batch(netlist: str, *, timeout: float = 600.0) -> tuple[dict, str]:
         output = proc.stdout + proc.stderr
         lower = output.lower()
         load_failed = any(m in lower for m in _ERROR_MARKERS if m != "error:")
-        if proc.returncode != 0 or not raw.exists() or load_failed or any(m in lower for m in _RUN_ERROR_MARKERS):
+        run_failed = any(m in lower for m in _RUN_ERROR_MARKERS)
+        if proc.returncode != 0 or not raw.exists() or load_failed or run_failed:
             raise _classify_failure(output, f"ngspice batch run failed (exit code {proc.returncode})",
                                     netlist, None)
         return read_raw(raw), output

@@ -86,7 +86,8 @@ def _terminal_quantities(vector, rows: int, cols: int, ends: int):
     sides = ("w", "e")[:ends]
     # i(bsource) is the current into its positive terminal; the driver delivers the opposite.
     driver_currents = np.stack(
-        [np.stack([-vector(f"bdrv_r{i}_{side}#branch") for i in range(rows)], axis=1) for side in sides], axis=2)
+        [np.stack([-vector(f"bdrv_r{i}_{side}#branch") for i in range(rows)], axis=1) for side in sides],
+        axis=2)
     driver_voltages = np.stack(
         [np.stack([vector(f"src_r{i}_{side}") for i in range(rows)], axis=1) for side in sides], axis=2)
     power = np.sum(driver_voltages * driver_currents, axis=(1, 2))
@@ -107,7 +108,8 @@ def result_from_run_only(run: RunOutput, header: dict, elapsed: float) -> SolveR
         values = run.vectors.get(name)
         if values is None:
             raise SimulationError(f"ngspice returned no vector {name!r}: the netlist does not have the "
-                                  "layout of a spicecross crossbar", ngspice_version=run.version, output=run.output)
+                                  "layout of a spicecross crossbar", ngspice_version=run.version,
+                                  output=run.output)
         return values[:batch]
 
     currents, driver_currents, power = _terminal_quantities(vector, rows, cols, ends)
@@ -123,7 +125,8 @@ def result_from_run_only(run: RunOutput, header: dict, elapsed: float) -> SolveR
     return SolveResult(currents=currents, driver_currents=driver_currents, power=power, power_breakdown={},
                        wl_voltages=wl, bl_voltages=bl, engine="ngspice", elapsed_s=elapsed,
                        info={"ngspice_version": run.version, "ngspice_mode": run.mode,
-                             "note": "no sidecar: power breakdown and merged node voltages are not available"})
+                             "note": "no sidecar: power breakdown and merged node voltages are not "
+                                     "available"})
 
 
 def solve_netlist(netlist: CrossbarNetlist, runner: NgspiceRunner | None = None, *,
@@ -243,6 +246,7 @@ def solve_tiles(index_path: str | Path, *, engine: str = "ngspice", runner: Ngsp
         for key, value in result.power_breakdown.items():
             breakdown[key] = breakdown.get(key, 0.0) + value
     empty = np.zeros((total_currents.shape[0], 0, 0))
-    return SolveResult(currents=total_currents, driver_currents=empty, power=total_power, power_breakdown=breakdown,
-                       wl_voltages=empty, bl_voltages=empty, engine=engine, elapsed_s=time.perf_counter() - start,
+    return SolveResult(currents=total_currents, driver_currents=empty, power=total_power,
+                       power_breakdown=breakdown, wl_voltages=empty, bl_voltages=empty, engine=engine,
+                       elapsed_s=time.perf_counter() - start,
                        info={**result.info, "tiles": len(index["tiles"])})

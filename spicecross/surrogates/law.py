@@ -78,8 +78,9 @@ class FittedLaw:
     @classmethod
     def from_dict(cls, data: dict) -> FittedLaw:
         """Rebuild a law from :meth:`to_dict` output."""
-        return cls(name=data["name"], params=dict(data.get("params", {})), v_ref=data.get("v_ref", V_REF_DEFAULT),
-                   table_v=data.get("table_v"), table_i=data.get("table_i"), n_coeffs=data.get("n_coeffs"),
+        return cls(name=data["name"], params=dict(data.get("params", {})),
+                   v_ref=data.get("v_ref", V_REF_DEFAULT), table_v=data.get("table_v"),
+                   table_i=data.get("table_i"), n_coeffs=data.get("n_coeffs"),
                    n_g_ref=data.get("n_g_ref", 5e-4), residual=data.get("residual"))
 
 
