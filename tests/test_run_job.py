@@ -289,3 +289,44 @@ def test_shipped_test_subsets():
     assert load_run_config(path).test_subset == 0
     assert load_run_config(path, dataset="fashion-mnist").test_subset == 200
     assert load_run_config(path, dataset="mnist").test_subset == 200
+
+
+@pytest.mark.parametrize("value, message", [
+    ('"5u"', "level 'mid': g_on = '5u' is invalid: give a conductance in S"),
+    ("true", "level 'mid': g_on = True is invalid"),
+])
+def test_level_value_not_number_raises(tmp_path, value, message):
+    path = write_config(tmp_path, TINY.replace("g_on = 5e-5", f"g_on = {value}"))
+    with pytest.raises(ConfigurationError, match=message):
+        load_run_config(path)
+
+
+def test_level_range_error_names_file(tmp_path):
+    path = write_config(tmp_path, TINY.replace("g_off = 1e-5", "g_off = 9e-5"))
+    with pytest.raises(ConfigurationError) as info:
+        load_run_config(path)
+    assert str(info.value).startswith(str(path))
+    assert "G_off < G_on" in str(info.value)
+
+
+def test_quick_goals_carry_note():
+    from spicecross.validation.report import format_table
+
+    def network(kind):
+        return {"level": "low", "kind": kind, "seed": 0,
+                "training": {"surrogate": "ideal", "seconds": 1.0},
+                "test": {"accuracy_spice": 0.5, "accuracy_surrogate": 0.5, "accuracy_ideal": 0.5,
+                         "power_spice_w": 1e-4, "power_surrogate_w": 1e-4, "tops_per_w_spice": 1.0,
+                         "layers": [{"nrmse_output": 0.0}]}}
+
+    levels = [{"name": name, "g_on": g_on, "g_off": g_on / 5} for name, g_on in (("low", 5e-6), ("high", 5e-4))]
+    report = {"config": {"name": "quick", "levels": levels, "read_time_s": 1e-8},
+              "networks": [network("standard"), network("aware")],
+              "elapsed_s_this_invocation": 1.0, "stages_reused": 0}
+    report["summary"] = job_module.summarize(report)
+    goals = report["summary"]["goals"]
+    assert goals["low_level_aware_error_at_most_half_standard"]["note"].startswith("a goal of the default run")
+    assert "note" not in goals["aware_surrogate_within_1pp_of_spice"]
+    text = format_table(report)
+    assert ("goal low_level_aware_error_at_most_half_standard: NOT met (a goal of the default run; "
+            "--quick trains fewer epochs)") in text

@@ -123,6 +123,16 @@ def _section(data: dict, key: str, known: set, where: str) -> dict:
     return section
 
 
+def _level_number(level: dict, key: str, name: str, where: str) -> float:
+    """Return ``level[key]`` as a float, or raise ConfigurationError naming the file, level and key."""
+    value = level[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        unit = "a ratio such as 5" if key == "ratio" else "a conductance in S such as 5e-4"
+        raise ConfigurationError(f"{where}: level {name!r}: {key} = {value!r} is invalid: give {unit} "
+                                 "as a plain number (SPICE suffixes such as 5u are not read here)")
+    return float(value)
+
+
 def _test_subset(value, dataset: str, where: str) -> int:
     """Return the test subset of ``dataset`` from a number or a table keyed by data set name."""
     if isinstance(value, dict):
@@ -131,7 +141,7 @@ def _test_subset(value, dataset: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(
             f"{where}: test_subset = {value!r} is invalid: give a whole number >= 0 (0: the whole "
-            "test split), or a table such as {{ digits = 0, mnist = 200 }}")
+            "test split), or a table such as { digits = 0, mnist = 200 }")
     return value
 
 
@@ -192,14 +202,17 @@ def load_run_config(
         name = str(level.get("name", f"level{k}"))
         if "g_on" not in level:
             raise ConfigurationError(f"{where}: level {name!r} has no g_on: give G_on in S, for example 5e-4")
-        g_on = float(level["g_on"])
+        g_on = _level_number(level, "g_on", name, where)
         if "g_off" in level:
-            g_off = float(level["g_off"])
+            g_off = _level_number(level, "g_off", name, where)
         elif "ratio" in level:
-            g_off = g_on / float(level["ratio"])
+            g_off = g_on / _level_number(level, "ratio", name, where)
         else:
             raise ConfigurationError(f"{where}: level {name!r} needs g_off (S) or ratio (G_on/G_off)")
-        dataclasses.replace(crossbar, g_off=g_off, g_on=g_on, name=name)  # validates the range
+        try:
+            dataclasses.replace(crossbar, g_off=g_off, g_on=g_on, name=name)  # validates the range
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
         levels.append((name, g_off, g_on))
     if not levels:
         raise ConfigurationError(f"{where}: no [[levels]]: give at least one power level with g_on and g_off")
@@ -500,6 +513,9 @@ def run_job(
     root = Path(output)
     store = StageStore(root, config)
     dataset = load_run_dataset(config)
+    if config.test_subset > len(dataset.y_test):
+        logger.warning("test_subset = %d exceeds the %d examples of the %s test split: validating "
+                       "all of them", config.test_subset, len(dataset.y_test), config.dataset)
     test_index = stratified_indices(dataset.y_test, config.test_subset, seed=0)
     check_index = stratified_indices(dataset.y_val, config.training.spice_subset, seed=0)
     threads = torch.get_num_threads()
@@ -617,6 +633,11 @@ def summarize(report: dict) -> dict:
             )
 
     goals = _goals(rows, config)
+    if config["name"] == "quick":
+        # The accuracy goals are set for the default run; --quick trains too briefly to meet them.
+        for name in ("high_level_accuracy_at_least_90pct", "low_level_aware_error_at_most_half_standard"):
+            if name in goals:
+                goals[name]["note"] = "a goal of the default run; --quick trains fewer epochs"
 
     # Wall time is judged only for a run computed in one invocation; a resumed run reports it unjudged.
     # The limits are the targets on 2 cores: 3 minutes for --quick, 20 minutes for the default run.

@@ -50,7 +50,8 @@ def format_table(report: dict) -> str:
     )
     for name, goal in report["summary"]["goals"].items():
         verdict = {True: "met", False: "NOT met", None: "not judged (resumed run)"}[goal["met"]]
-        lines.append(f"goal {name}: {verdict}")
+        note = f" ({goal['note']})" if goal.get("note") else ""
+        lines.append(f"goal {name}: {verdict}{note}")
     return "\n".join(lines)
 
 
