@@ -20,8 +20,9 @@ def test_device_sweep_on_dask_scheduler():
 
 
 def test_unreachable_scheduler_is_named_error():
-    from spicecross.errors import SimulationError
+    from spicecross.sweep import SchedulerUnavailableError
 
     with NetlistExecutor(scheduler="tcp://127.0.0.1:9", connect_timeout=1.0) as executor:
-        with pytest.raises(SimulationError, match="cannot connect to the Dask scheduler"):
+        with pytest.raises(SchedulerUnavailableError,
+                           match="Dask scheduler at tcp://127.0.0.1:9 did not respond within 1 s"):
             executor.run("* nothing\n.end\n")

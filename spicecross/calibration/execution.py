@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from spicecross.errors import SimulationError
 from spicecross.sim.runner import NgspiceRunner, RunOutput, run_in_this_process
+from spicecross.sweep.executor import connect_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +55,7 @@ class NetlistExecutor:
 
     def _dask(self):
         if self._client is None:
-            try:
-                from dask.distributed import Client
-            except ImportError as exc:
-                raise ValueError(
-                    f"--scheduler needs dask.distributed ({exc}): pip install 'dask[distributed]'"
-                ) from exc
-            try:
-                self._client = Client(self.scheduler, timeout=self.connect_timeout)
-            except OSError as exc:
-                raise SimulationError(
-                    f"cannot connect to the Dask scheduler at {self.scheduler!r} ({exc}): "
-                    "check the address, or omit --scheduler to run locally"
-                ) from exc
+            self._client = connect_scheduler(self.scheduler, self.connect_timeout)
         return self._client
 
     def run_each(self, netlists: Sequence[str]) -> Iterator[tuple[int, RunOutput | SimulationError]]:
@@ -97,7 +86,7 @@ class NetlistExecutor:
         client = self._dask()
         futures = [client.submit(run_in_this_process, text, "batch", pure=False) for text in netlists]
         order = {future.key: k for k, future in enumerate(futures)}
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             index = order[future.key]
             try:
                 yield index, future.result(timeout=self.timeout)

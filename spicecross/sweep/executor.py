@@ -55,6 +55,35 @@ class SchedulerUnavailableError(SpicecrossError):
     """The Dask scheduler did not respond, or has no usable workers."""
 
 
+def connect_scheduler(address: str, connect_timeout: float = 10.0):
+    """Return a ``distributed.Client`` of the Dask scheduler at ``address`` that has a worker.
+
+    Raises:
+        SchedulerUnavailableError: dask.distributed is missing, the scheduler does not
+            respond within ``connect_timeout`` s, or it has no worker by then.
+    """
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise SchedulerUnavailableError(f"dask.distributed is not installed ({exc}): "
+                                        "pip install 'dask[distributed]'") from exc
+    try:
+        client = Client(address, timeout=connect_timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerUnavailableError(
+            f"the Dask scheduler at {address} did not respond within {connect_timeout:g} s ({exc}). "
+            "Check that 'dask scheduler' is running there, that the host and port are right and "
+            "reachable from this machine, or run without --scheduler to use local workers") from None
+    try:
+        client.wait_for_workers(1, timeout=connect_timeout)
+    except (OSError, TimeoutError):
+        client.close()
+        raise SchedulerUnavailableError(
+            f"the Dask scheduler at {address} has no workers after {connect_timeout:g} s: start "
+            f"workers with 'dask worker {address}'") from None
+    return client
+
+
 def _lost(request: AttemptRequest, exc: BaseException) -> AttemptOutcome:
     """Return the outcome of an attempt whose worker failed outside ngspice."""
     logger.warning("job %s attempt %d: worker failed: %s: %s", request.job.job_id[:12], request.attempt,
@@ -188,28 +217,10 @@ class DaskExecutor:
             raise ValueError(f"ngspice mode {mode!r} cannot run on Dask workers: set [ngspice] mode = "
                              "\"batch\" (each run is then its own ngspice process), or run without "
                              "--scheduler to use local workers")
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise SchedulerUnavailableError(f"dask.distributed is not installed ({exc}): "
-                                            "pip install 'dask[distributed]'") from exc
         self.address = address
         self.mode = mode
         self.timeout = float(timeout)
-        try:
-            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise SchedulerUnavailableError(
-                f"the Dask scheduler at {address} did not respond within {connect_timeout:g} s ({exc}). "
-                "Check that 'dask scheduler' is running there, that the host and port are right and "
-                "reachable from this machine, or run without --scheduler to use local workers") from None
-        try:
-            self.client.wait_for_workers(1, timeout=connect_timeout)
-        except (OSError, TimeoutError):
-            self.client.close()
-            raise SchedulerUnavailableError(
-                f"the Dask scheduler at {address} has no workers after {connect_timeout:g} s: start "
-                f"workers with 'dask worker {address}'") from None
+        self.client = connect_scheduler(address, connect_timeout)
 
     @property
     def description(self) -> str:
