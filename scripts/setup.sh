@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up spicecross on a Debian 12 or 13 machine: ngspice and libngspice from
-# Debian's packages, a Python 3.11 virtual environment in .venv, and the package.
+# Debian's packages, a virtual environment in .venv (Python 3.11, or the system's
+# python3 if it is newer), and the package.
 # Safe to run again: each step is skipped when it is already done.
 #
 # Usage: bash scripts/setup.sh [--test-data]

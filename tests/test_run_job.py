@@ -270,7 +270,8 @@ def test_test_subset_per_dataset(tmp_path):
     path = write_config(tmp_path, text)
     assert load_run_config(path).test_subset == 0
     assert load_run_config(path, dataset="mnist").test_subset == 7
-    assert load_run_config(path, dataset="fashion-mnist").test_subset == 0
+    with pytest.raises(ConfigurationError, match="test_subset has no entry for the fashion-mnist data set"):
+        load_run_config(path, dataset="fashion-mnist")
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -280,6 +281,9 @@ def test_test_subset_per_dataset(tmp_path):
      "unknown key '\\[run.test_subset\\] digitz' \\(did you mean 'digits'\\?\\)"),
     ("g_on = 5e-5", 'g_on = "5u"', "level 'mid': g_on = '5u' is invalid: give a conductance in S"),
     ("g_on = 5e-5", "g_on = true", "level 'mid': g_on = True is invalid"),
+    ("g_off = 1e-5", "ratio = 0", "level 'mid': ratio = 0.0 is invalid: give G_on/G_off > 1"),
+    ("r_bit = 2.0", "r_bti = 2.0", r"tiny.toml: unknown key '\[crossbar\] r_bti' \(did you mean 'r_bit'\?\)"),
+    ('law = "power_law"', 'lwa = "power_law"', r"tiny.toml: unknown key '\[crossbar.device\] lwa'"),
 ])
 def test_invalid_run_value_raises(tmp_path, old, new, message):
     path = write_config(tmp_path, TINY.replace(old, new))

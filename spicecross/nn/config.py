@@ -221,19 +221,15 @@ class CrossbarConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> CrossbarConfig:
-        """Rebuild a config written by :meth:`to_dict`; unknown keys raise ConfigurationError."""
+    def from_dict(cls, data: dict, *, where: str = "crossbar configuration") -> CrossbarConfig:
+        """Rebuild a config written by :meth:`to_dict` (or read from the ``[crossbar]`` table of
+        the file ``where``); unknown keys raise ConfigurationError."""
         data = dict(data)
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigurationError(
-                f"unknown crossbar setting(s) {sorted(unknown)}: valid settings are {sorted(known)}"
-            )
+        check_keys(data, cls.__dataclass_fields__, where=where, table="crossbar", error=ConfigurationError)
         if isinstance(data.get("device"), dict):
-            data["device"] = _build(DeviceConfig, data["device"], "device")
+            data["device"] = _build(DeviceConfig, data["device"], "crossbar.device", where)
         if isinstance(data.get("variation"), dict):
-            data["variation"] = _build(VariationConfig, data["variation"], "variation")
+            data["variation"] = _build(VariationConfig, data["variation"], "crossbar.variation", where)
         for key in ("g_off", "g_on", "k_v", "v_ref", "r_word", "r_bit", "r_source", "r_sense"):
             if key in data and isinstance(data[key], int) and not isinstance(data[key], bool):
                 data[key] = float(data[key])
@@ -244,9 +240,8 @@ class CrossbarConfig:
         return config_hash(self.to_dict())
 
 
-def _build(cls, data: dict, section: str):
-    check_keys(data, cls.__dataclass_fields__, where="crossbar configuration", table=section,
-               error=ConfigurationError)
+def _build(cls, data: dict, table: str, where: str):
+    check_keys(data, cls.__dataclass_fields__, where=where, table=table, error=ConfigurationError)
     return cls(**data)
 
 

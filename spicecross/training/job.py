@@ -137,7 +137,11 @@ def _test_subset(value, dataset: str, where: str) -> int:
     """Return the test subset of ``dataset`` from a number or a table keyed by data set name."""
     if isinstance(value, dict):
         check_keys(value, DATASET_NAMES, where=where, table="run.test_subset", error=ConfigurationError)
-        value = value.get(dataset, 0)
+        if dataset not in value:
+            raise ConfigurationError(
+                f"{where}: test_subset has no entry for the {dataset} data set: add one, such as "
+                f"{dataset} = 200 (0 solves the whole test split in ngspice)")
+        value = value[dataset]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(
             f"{where}: test_subset = {value!r} is invalid: give a whole number >= 0 (0: the whole "
@@ -190,7 +194,7 @@ def load_run_config(
     crossbar_data.setdefault("device", {})
     crossbar_data.setdefault("variation", {})
     try:
-        crossbar = CrossbarConfig.from_dict({**crossbar_data, "g_off": 1e-4, "g_on": 5e-4})
+        crossbar = CrossbarConfig.from_dict({**crossbar_data, "g_off": 1e-4, "g_on": 5e-4}, where=where)
         network = NetworkConfig(**_section(data, "network", {"sizes", "activation"}, where))
         train_config = TrainConfig(**training)
     except TypeError as exc:
@@ -206,7 +210,11 @@ def load_run_config(
         if "g_off" in level:
             g_off = _level_number(level, "g_off", name, where)
         elif "ratio" in level:
-            g_off = g_on / _level_number(level, "ratio", name, where)
+            ratio = _level_number(level, "ratio", name, where)
+            if not ratio > 1:
+                raise ConfigurationError(f"{where}: level {name!r}: ratio = {ratio!r} is invalid: give "
+                                         "G_on/G_off > 1, for example 5")
+            g_off = g_on / ratio
         else:
             raise ConfigurationError(f"{where}: level {name!r} needs g_off (S) or ratio (G_on/G_off)")
         try:
