@@ -316,13 +316,15 @@ def test_quick_goals_carry_note():
                          "power_spice_w": 1e-4, "power_surrogate_w": 1e-4, "tops_per_w_spice": 1.0,
                          "layers": [{"nrmse_output": 0.0}]}}
 
-    levels = [{"name": name, "g_on": g_on, "g_off": g_on / 5} for name, g_on in (("low", 5e-6), ("high", 5e-4))]
+    levels = [{"name": name, "g_on": g_on, "g_off": g_on / 5}
+              for name, g_on in (("low", 5e-6), ("high", 5e-4))]
     report = {"config": {"name": "quick", "levels": levels, "read_time_s": 1e-8},
               "networks": [network("standard"), network("aware")],
               "elapsed_s_this_invocation": 1.0, "stages_reused": 0}
     report["summary"] = job_module.summarize(report)
     goals = report["summary"]["goals"]
-    assert goals["low_level_aware_error_at_most_half_standard"]["note"].startswith("a goal of the default run")
+    note = goals["low_level_aware_error_at_most_half_standard"]["note"]
+    assert note.startswith("a goal of the default run")
     assert "note" not in goals["aware_surrogate_within_1pp_of_spice"]
     text = format_table(report)
     assert ("goal low_level_aware_error_at_most_half_standard: NOT met (a goal of the default run; "
