@@ -168,3 +168,99 @@ def test_missing_shipped_law_falls_back(monkeypatch, caplog):
     assert provenance["source"] == "short ngspice sweep"
     assert "fitting the device law from a short ngspice sweep" in caplog.text
     np.testing.assert_allclose(law.n_coeffs, [2.0, 0.15, 0.12], atol=2e-3)
+
+
+def _interrupt_after(monkeypatch, stop_epoch):
+    """Make train() stop with KeyboardInterrupt right after it saved the state of ``stop_epoch``."""
+    from spicecross.training import loop
+
+    original = loop._save_training_state
+
+    def save_then_stop(folder, model, kind, config, epoch, *args, **kwargs):
+        original(folder, model, kind, config, epoch, *args, **kwargs)
+        if epoch == stop_epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_training_state", save_then_stop)
+
+
+def _without_seconds(records):
+    """Return the records as dicts without their wall times, nested ones included."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "seconds"}
+        return value
+
+    return [strip(vars(r)) for r in records]
+
+
+def test_interrupted_training_resumes_same(digits, tmp_path, monkeypatch):
+    crossbar = CrossbarConfig(g_off=1e-5, g_on=5e-5, device=N_OF_G)
+    surrogate = DeviceOnlySurrogate(crossbar.device.fitted_law(0.25))
+    config = TrainConfig(epochs=5, lr=0.1, batch_size=32, validate_every=0)
+    whole = train(small_model(crossbar, surrogate), digits, config, "standard",
+                  checkpoint=tmp_path / "whole.pt", resume_dir=tmp_path / "whole")
+
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, stop_epoch=2)
+        with pytest.raises(KeyboardInterrupt):
+            train(small_model(crossbar, surrogate), digits, config, "standard",
+                  checkpoint=tmp_path / "part.pt", resume_dir=tmp_path / "part")
+    resumed = train(small_model(crossbar, surrogate), digits, config, "standard",
+                    checkpoint=tmp_path / "part.pt", resume_dir=tmp_path / "part")
+
+    assert len(resumed.history) == 5
+    assert _without_seconds(resumed.history) == _without_seconds(whole.history)
+    for pa, pb in zip(resumed.model.weight_parameters(), whole.model.weight_parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_resume_ignores_other_training(digits, tmp_path, monkeypatch):
+    crossbar = CrossbarConfig(g_off=1e-5, g_on=5e-5, device=N_OF_G)
+    surrogate = DeviceOnlySurrogate(crossbar.device.fitted_law(0.25))
+    config = TrainConfig(epochs=3, lr=0.1, batch_size=32, validate_every=0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, stop_epoch=1)
+        with pytest.raises(KeyboardInterrupt):
+            train(small_model(crossbar, surrogate), digits, config, "standard",
+                  checkpoint=tmp_path / "m.pt", resume_dir=tmp_path / "state")
+    other = TrainConfig(epochs=3, lr=0.05, batch_size=32, validate_every=0)
+    result = train(small_model(crossbar, surrogate), digits, other, "standard",
+                   checkpoint=tmp_path / "m.pt", resume_dir=tmp_path / "state")
+    fresh = train(small_model(crossbar, surrogate), digits, other, "standard")
+    assert _without_seconds(result.history) == _without_seconds(fresh.history)
+
+
+@pytest.mark.ngspice
+def test_interrupted_checks_resume_same(digits, tmp_path, monkeypatch):
+    crossbar = CrossbarConfig(g_off=1e-4, g_on=5e-4, device=N_OF_G, r_word=2.0, r_bit=2.0)
+    law = crossbar.device.fitted_law(0.25)
+    index = stratified_indices(digits.y_val, 8, seed=0)
+    config = TrainConfig(epochs=3, lr=0.05, validate_every=1, nrmse_bound=0.02)
+
+    def run(name, executor):
+        surrogate = IRDropSurrogate(law, crossbar.wiring, sweeps=6, damping=0.8)
+        with torch.no_grad():
+            surrogate.log_scale_word.fill_(1.0)  # miscalibrated, so the first check refits it
+        validator = PeriodicValidator(executor, digits.x_val[index], digits.y_val[index])
+        try:
+            return train(small_model(crossbar, surrogate), digits, config, "aware", validator=validator,
+                         checkpoint=tmp_path / f"{name}.pt", resume_dir=tmp_path / name)
+        finally:
+            validator.close()
+
+    with ValidationExecutor(2) as executor:
+        whole = run("whole", executor)
+        with monkeypatch.context() as patch:
+            # Epoch 2's check is due but not yet submitted when the training stops.
+            _interrupt_after(patch, stop_epoch=2)
+            with pytest.raises(KeyboardInterrupt):
+                run("part", executor)
+        resumed = run("part", executor)
+
+    assert [c.epoch for c in resumed.checks] == [1, 2, 3]
+    assert _without_seconds(resumed.checks) == _without_seconds(whole.checks)
+    assert _without_seconds(resumed.history) == _without_seconds(whole.history)
+    assert resumed.best_epoch == whole.best_epoch
+    for pa, pb in zip(resumed.model.weight_parameters(), whole.model.weight_parameters(), strict=True):
+        assert torch.equal(pa, pb)

@@ -4,8 +4,10 @@ A run is described by a TOML file (``calibration/run.toml``, or ``run-quick.toml
 for ``--quick``) and writes a report folder. Every stage writes its result
 atomically into ``stages/`` of that folder, and a rerun with the same
 configuration skips the stages that are there, so an interrupted run resumes
-from the last finished stage. A folder that contains a run of another configuration
-is rejected with :class:`RunConfigMismatchError`.
+from the last finished stage. Within a stage, training writes its state after
+every epoch, so an interrupted training resumes from its last finished epoch.
+A folder that contains a run of another configuration is rejected with
+:class:`RunConfigMismatchError`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import platform
 import resource
+import shutil
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -441,6 +444,8 @@ def _stage_network(ctx: JobContext, level: tuple, law, surrogate_stage: dict, se
             ctx.executor, ctx.dataset.x_val[ctx.check_index], ctx.dataset.y_val[ctx.check_index]
         )
     model_path = ctx.store.root / "models" / f"{name}.pt"
+    # The training state after every epoch, so that an interrupted stage resumes its training.
+    resume_dir = ctx.store.dir / f"{name}.training"
     metadata = {
         "dataset": config.dataset,
         "data_dir": config.data_dir,
@@ -459,6 +464,7 @@ def _stage_network(ctx: JobContext, level: tuple, law, surrogate_stage: dict, se
             metadata=metadata,
             progress=ctx.progress,
             description=name,
+            resume_dir=resume_dir,
         )
     finally:
         if validator is not None:
@@ -501,7 +507,9 @@ def _stage_network(ctx: JobContext, level: tuple, law, surrogate_stage: dict, se
         figures["accuracy_surrogate"],
         figures["power_spice_w"],
     )
-    return ctx.store.put(name, stage)
+    stored = ctx.store.put(name, stage)
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    return stored
 
 
 def run_job(

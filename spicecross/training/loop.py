@@ -33,7 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from spicecross.nn.config import ConfigurationError
-from spicecross.nn.network import CrossbarMLP, save_model
+from spicecross.nn.network import CrossbarMLP, load_model, save_model
 from spicecross.training.surrogates import describe, recalibrate
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,72 @@ class SpiceCheck:
     seconds: float
     recalibration: dict | None = None
     best: bool = False
+
+
+#: Format tag of the training state that :func:`train` writes after every epoch.
+TRAINING_STATE_FORMAT = "spicecross-training-state-1"
+
+
+def _save_training_state(folder: Path, model, kind, config, epoch, optimizer, scheduler, generator,
+                         history, checks, best, *, check_due: bool) -> None:
+    """Write the state after ``epoch``: the model, then the rest, each file atomically.
+
+    The state file is written last and names the epoch of the model file, so a stop
+    between the two writes leaves a state that :func:`_load_training_state` rejects.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, folder / "model.pt", metadata={"epoch": epoch})
+    state = {
+        "format": TRAINING_STATE_FORMAT,
+        "kind": kind,
+        "config": asdict(config),
+        "epoch": epoch,
+        "check_due": check_due,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": [asdict(h) for h in history],
+        "checks": [asdict(c) for c in checks],
+        "best_key": list(best["key"]) if best["key"] is not None else None,
+        "best_epoch": best["epoch"],
+    }
+    tmp = folder / ".state.pt.tmp"
+    torch.save(state, tmp)
+    tmp.replace(folder / "state.pt")
+
+
+def _load_training_state(folder: Path, model, kind, config, checkpoint) -> dict | None:
+    """Return the saved state and load its weights and surrogates into ``model``, or None.
+
+    None when there is no state, or when it belongs to another training (kind,
+    settings) or does not match its model file; training then starts from epoch 1.
+    """
+    state_file, model_file = folder / "state.pt", folder / "model.pt"
+    if not state_file.is_file() or not model_file.is_file():
+        return None
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        saved = load_model(model_file, expected=model.config())
+    except Exception as exc:  # a damaged or foreign file: start again rather than fail the run
+        logger.warning("ignoring the training state in %s (%s): training starts from epoch 1", folder, exc)
+        return None
+    matches = (
+        isinstance(state, dict)
+        and state.get("format") == TRAINING_STATE_FORMAT
+        and state.get("kind") == kind
+        and state.get("config") == asdict(config)
+        and saved.metadata.get("epoch") == state.get("epoch")
+        and (not state.get("best_epoch") or Path(checkpoint).is_file())
+    )
+    if not matches:
+        logger.warning("the training state in %s belongs to another training: training starts from "
+                       "epoch 1", folder)
+        return None
+    for index, layer in enumerate(saved.model.layers):
+        model.set_surrogate(layer.surrogate.to(next(model.parameters()).dtype), index)
+    model.load_state_dict(saved.model.state_dict())
+    return state
 
 
 @dataclass
@@ -228,6 +294,7 @@ def train(
     metadata: dict | None = None,
     progress: bool = False,
     description: str = "",
+    resume_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset`` (a :class:`~spicecross.data.Dataset`) and return the best model.
 
@@ -241,6 +308,10 @@ def train(
         metadata: stored in the checkpoint with the training history.
         progress: show a progress bar on stderr.
         description: label of the progress bar.
+        resume_dir: folder for the training state after every epoch. When it holds the
+            state of an interrupted training of the same kind and settings, training goes
+            on from that epoch and ends with the same weights as an uninterrupted one.
+            The caller removes the folder once it has stored the result. Needs ``checkpoint``.
     """
     if kind not in KINDS:
         raise ConfigurationError(f"training kind {kind!r} is invalid: use one of {list(KINDS)}")
@@ -322,13 +393,34 @@ def train(
         checks.append(check)
 
     snapshots: dict[int, CrossbarMLP] = {}
+    first_epoch = 1
+    state = None
+    if resume_dir is not None and checkpoint is not None:
+        state = _load_training_state(Path(resume_dir), model, kind, config, checkpoint)
+    if state is not None:
+        first_epoch = state["epoch"] + 1
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = [EpochRecord(**record) for record in state["history"]]
+        checks = [SpiceCheck(**check) for check in state["checks"]]
+        if state["best_epoch"]:
+            best.update(key=tuple(state["best_key"]), epoch=state["best_epoch"],
+                        model=load_model(checkpoint).model.to(dtype))
+        if state["check_due"] and validator is not None:
+            snapshots[state["epoch"]] = copy.deepcopy(model)
+            pending = (state["epoch"], validator.submit(model), time.perf_counter())
+        logger.info("%s: resuming training after epoch %d of %d", description, state["epoch"], config.epochs)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.epochs, desc=description or kind, unit="epoch", leave=False)
+        bar = tqdm(total=config.epochs, initial=first_epoch - 1, desc=description or kind, unit="epoch",
+                   leave=False)
     try:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
             total_loss, correct = 0.0, 0
@@ -365,6 +457,9 @@ def train(
                 and config.validate_every > 0
                 and (epoch % config.validate_every == 0 or epoch == config.epochs)
             )
+            if resume_dir is not None and checkpoint is not None:
+                _save_training_state(Path(resume_dir), model, kind, config, epoch, optimizer, scheduler,
+                                     generator, history, checks, best, check_due=due)
             if due:
                 snapshots[epoch] = copy.deepcopy(model)
                 pending = (epoch, validator.submit(model), time.perf_counter())
