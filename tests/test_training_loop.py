@@ -206,6 +206,9 @@ def test_interrupted_training_resumes_same(digits, tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             train(small_model(crossbar, surrogate), digits, config, "standard",
                   checkpoint=tmp_path / "part.pt", resume_dir=tmp_path / "part")
+    # A stop while the next epoch's model was being written leaves a partial file
+    # beside the state, which still names the model of epoch 2.
+    (tmp_path / "part" / "model-1.pt").write_bytes(b"partial")
     resumed = train(small_model(crossbar, surrogate), digits, config, "standard",
                     checkpoint=tmp_path / "part.pt", resume_dir=tmp_path / "part")
 

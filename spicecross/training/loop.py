@@ -129,13 +129,16 @@ def _save_training_state(folder: Path, model, kind, config, epoch, optimizer, sc
                          history, checks, best, *, check_due: bool) -> None:
     """Write the state after ``epoch``: the model, then the rest, each file atomically.
 
-    The state file is written last and names the epoch of the model file, so a stop
-    between the two writes leaves a state that :func:`_load_training_state` rejects.
+    Models of odd and even epochs go to two files, and the state file, written last,
+    names the current one. A stop between the two writes therefore leaves the previous
+    epoch's state and model intact.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    save_model(model, folder / "model.pt", metadata={"epoch": epoch})
+    model_name = f"model-{epoch % 2}.pt"
+    save_model(model, folder / model_name, metadata={"epoch": epoch})
     state = {
         "format": TRAINING_STATE_FORMAT,
+        "model_file": model_name,
         "kind": kind,
         "config": asdict(config),
         "epoch": epoch,
@@ -155,17 +158,17 @@ def _save_training_state(folder: Path, model, kind, config, epoch, optimizer, sc
 
 
 def _load_training_state(folder: Path, model, kind, config, checkpoint) -> dict | None:
-    """Return the saved state and load its weights and surrogates into ``model``, or None.
+    """Return the saved state and load its weights and surrogates into ``model``.
 
-    None when there is no state, or when it belongs to another training (kind,
-    settings) or does not match its model file; training then starts from epoch 1.
+    Return None when there is no state, or when the state belongs to another training
+    (kind or settings) or does not match its model file. Training then starts from epoch 1.
     """
-    state_file, model_file = folder / "state.pt", folder / "model.pt"
-    if not state_file.is_file() or not model_file.is_file():
+    state_file = folder / "state.pt"
+    if not state_file.is_file():
         return None
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
-        saved = load_model(model_file, expected=model.config())
+        saved = load_model(folder / str(state["model_file"]), expected=model.config())
     except Exception as exc:  # a damaged or foreign file: start again rather than fail the run
         logger.warning("ignoring the training state in %s (%s): training starts from epoch 1", folder, exc)
         return None
@@ -308,7 +311,7 @@ def train(
         metadata: stored in the checkpoint with the training history.
         progress: show a progress bar on stderr.
         description: label of the progress bar.
-        resume_dir: folder for the training state after every epoch. When it holds the
+        resume_dir: folder for the training state after every epoch. When it contains the
             state of an interrupted training of the same kind and settings, training goes
             on from that epoch and ends with the same weights as an uninterrupted one.
             The caller removes the folder once it has stored the result. Needs ``checkpoint``.
