@@ -100,21 +100,33 @@ def test_unknown_setting_raises(tmp_path):
 
 
 @pytest.mark.ngspice
-def test_run_resumes_after_interruption(tmp_path, monkeypatch):
+def test_run_resumes_after_interruption(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="spicecross.training.loop")
     config = load_run_config(write_config(tmp_path))
     out = tmp_path / "report"
     real = job_module._stage_network
     calls = []
 
+    from spicecross.training import loop
+
+    real_save = loop._save_training_state
+
+    def save_then_stop(folder, model, kind, train_config, epoch, *args, **kwargs):
+        real_save(folder, model, kind, train_config, epoch, *args, **kwargs)
+        raise KeyboardInterrupt  # the third stage stops after its first epoch
+
     def interrupted(ctx, level, law, surrogate, seed, kind):
         calls.append((level[0], kind))
         if len(calls) == 3:
-            raise KeyboardInterrupt
+            monkeypatch.setattr(loop, "_save_training_state", save_then_stop)
         return real(ctx, level, law, surrogate, seed, kind)
 
     monkeypatch.setattr(job_module, "_stage_network", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_job(config, out, workers=2, progress=False)
+    monkeypatch.setattr(loop, "_save_training_state", real_save)
+    partial = out / "stages" / "low-standard-seed0.training"
+    assert (partial / "state.pt").is_file()
     finished = sorted(p.name for p in (out / "stages").glob("*.json"))
     assert finished == [
         "calibration.json",
@@ -136,6 +148,8 @@ def test_run_resumes_after_interruption(tmp_path, monkeypatch):
     monkeypatch.setattr(job_module, "_stage_network", real)
     report = run_job(config, out, workers=2, progress=False)
     assert computed == ["low-standard-seed0", "low-aware-seed0"]
+    assert "low-standard-seed0: resuming training after epoch 1 of 2" in caplog.text
+    assert not partial.exists()
     assert (out / "stages" / "mid-standard-seed0.json").read_text() == first
 
     # The report folder: JSON with every figure, the table and the plots.

@@ -427,8 +427,11 @@ def _stage_network(ctx: JobContext, level: tuple, law, surrogate_stage: dict, se
     from spicecross.validation.circuit import validate_circuit
 
     name = f"{level[0]}-{kind}-seed{seed}"
+    # The training state after every epoch, so that an interrupted stage resumes its training.
+    resume_dir = ctx.store.dir / f"{name}.training"
     done = ctx.store.get(name)
     if done is not None and (ctx.store.root / done["model"]).exists():
+        shutil.rmtree(resume_dir, ignore_errors=True)  # left when a run stopped right after the stage
         return done
     config = ctx.config
     crossbar = config.level_crossbar(*level)
@@ -444,8 +447,6 @@ def _stage_network(ctx: JobContext, level: tuple, law, surrogate_stage: dict, se
             ctx.executor, ctx.dataset.x_val[ctx.check_index], ctx.dataset.y_val[ctx.check_index]
         )
     model_path = ctx.store.root / "models" / f"{name}.pt"
-    # The training state after every epoch, so that an interrupted stage resumes its training.
-    resume_dir = ctx.store.dir / f"{name}.training"
     metadata = {
         "dataset": config.dataset,
         "data_dir": config.data_dir,
