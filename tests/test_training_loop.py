@@ -235,7 +235,7 @@ def test_resume_ignores_other_training(digits, tmp_path, monkeypatch):
 
 
 @pytest.mark.ngspice
-def test_interrupted_checks_resume_same(digits, tmp_path, monkeypatch):
+def test_interrupted_checks_resume_same(digits, tmp_path, monkeypatch, caplog):
     crossbar = CrossbarConfig(g_off=1e-4, g_on=5e-4, device=N_OF_G, r_word=2.0, r_bit=2.0)
     law = crossbar.device.fitted_law(0.25)
     index = stratified_indices(digits.y_val, 8, seed=0)
@@ -260,7 +260,16 @@ def test_interrupted_checks_resume_same(digits, tmp_path, monkeypatch):
             with pytest.raises(KeyboardInterrupt):
                 run("part", executor)
         resumed = run("part", executor)
+        with monkeypatch.context() as patch:
+            _interrupt_after(patch, stop_epoch=2)
+            with pytest.raises(KeyboardInterrupt):
+                run("damaged", executor)
+        # A damaged best-model file: the state is ignored and training starts again.
+        (tmp_path / "damaged.pt").write_bytes(b"not a model")
+        restarted = run("damaged", executor)
 
+    assert _without_seconds(restarted.checks) == _without_seconds(whole.checks)
+    assert "training starts from epoch 1" in caplog.text
     assert [c.epoch for c in resumed.checks] == [1, 2, 3]
     assert _without_seconds(resumed.checks) == _without_seconds(whole.checks)
     assert _without_seconds(resumed.history) == _without_seconds(whole.history)

@@ -169,8 +169,12 @@ def _load_training_state(folder: Path, model, kind, config, checkpoint) -> dict 
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
         saved = load_model(folder / str(state["model_file"]), expected=model.config())
+        best = None
+        if state.get("best_epoch"):
+            best = load_model(checkpoint, expected=model.config())
     except Exception as exc:  # a damaged or foreign file: start again rather than fail the run
-        logger.warning("ignoring the training state in %s (%s): training starts from epoch 1", folder, exc)
+        logger.warning("ignoring the training state in %s (%s: %s): training starts from epoch 1",
+                       folder, type(exc).__name__, exc)
         return None
     matches = (
         isinstance(state, dict)
@@ -178,12 +182,15 @@ def _load_training_state(folder: Path, model, kind, config, checkpoint) -> dict 
         and state.get("kind") == kind
         and state.get("config") == asdict(config)
         and saved.metadata.get("epoch") == state.get("epoch")
-        and (not state.get("best_epoch") or Path(checkpoint).is_file())
+        and (best is None or (best.metadata.get("epoch"), best.metadata.get("kind"))
+             == (state.get("best_epoch"), kind))
     )
     if not matches:
-        logger.warning("the training state in %s belongs to another training: training starts from "
-                       "epoch 1", folder)
+        logger.warning("the training state in %s does not match this training (its kind, settings, "
+                       "model file or best-model file %s differ): training starts from epoch 1",
+                       folder, checkpoint)
         return None
+    state["best_model"] = best.model if best is not None else None
     for index, layer in enumerate(saved.model.layers):
         model.set_surrogate(layer.surrogate.to(next(model.parameters()).dtype), index)
     model.load_state_dict(saved.model.state_dict())
@@ -409,9 +416,9 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         history = [EpochRecord(**record) for record in state["history"]]
         checks = [SpiceCheck(**check) for check in state["checks"]]
-        if state["best_epoch"]:
+        if state["best_model"] is not None:
             best.update(key=tuple(state["best_key"]), epoch=state["best_epoch"],
-                        model=load_model(checkpoint).model.to(dtype))
+                        model=state["best_model"].to(dtype))
         if state["check_due"] and validator is not None:
             snapshots[state["epoch"]] = copy.deepcopy(model)
             pending = (state["epoch"], validator.submit(model), time.perf_counter())
