@@ -50,9 +50,10 @@ if [ "$want_test_data" -eq 1 ]; then
     sh "$repo/scripts/install-test-data.sh"
 fi
 
-# 2. Python: 3.11 where there is one (Debian 12's python3, and the build of the
-# torch 2.13.0 CPU wheel on this project's machines), else python3 if it is 3.11 or
-# newer (Debian 13 has 3.13), where pip takes torch 2.13.0 for that version.
+# 2. Python: python3.11 where there is one. It is Debian 12's python3, and the
+# torch 2.13.0 CPU wheel on this project's machines is built for it. Otherwise
+# python3 if it is 3.11 or newer (Debian 13 has 3.13), and pip then takes
+# torch 2.13.0 for that version.
 # NOTE: the Python 3.13 path has not been run end to end on Debian 13.
 version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
 python=""
