@@ -10,6 +10,7 @@ from spicecross.crossbar.topology import build_topology
 from spicecross.devices import builtin_device
 from spicecross.netlist.writer import (
     HEADER_MARKER,
+    device_order,
     format_crossbar_netlist,
     read_sidecar,
     write_crossbar_netlist,
@@ -168,6 +169,29 @@ def test_netlist_has_no_midline_star():
     spec = CrossbarSpec(np.full((3, 3), 1e-4), r_word=1.0, r_bit=1.0)
     for line in format_crossbar_netlist(spec, np.zeros((2, 3))).text.splitlines():
         assert "*" not in line[1:] or line.startswith("*") or "=" in line, line
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (4, 4), (5, 3), (64, 64), (130, 10)])
+def test_device_order_is_a_permutation(shape):
+    order = device_order(*shape)
+    assert sorted(order) == [(i, j) for i in range(shape[0]) for j in range(shape[1])]
+
+
+def test_device_order_puts_the_separator_last():
+    # 4x4: rows 0-1 (themselves cut at column 2), then row 3, then the cut row 2.
+    assert device_order(4, 4) == [(0, 0), (0, 1), (1, 0), (1, 1), (0, 3), (1, 3), (0, 2), (1, 2),
+                                  (3, 0), (3, 1), (3, 2), (3, 3), (2, 0), (2, 1), (2, 2), (2, 3)]
+    assert device_order(64, 64)[-64:] == [(32, j) for j in range(64)]
+
+
+def test_netlist_names_nodes_in_device_order():
+    spec = CrossbarSpec(np.full((6, 6), 1e-4), r_word=1.0, r_bit=1.0)
+    lines = format_crossbar_netlist(spec, np.zeros((2, 6))).text.splitlines()
+    devices = [line.split()[0] for line in lines if line.startswith("xd_")]
+    assert devices == [f"xd_r{i}_c{j}" for i, j in device_order(6, 6)]
+    after_model = lines[next(k for k, line in enumerate(lines) if line.startswith(".ends")) + 1:]
+    first_element = next(line for line in after_model if line[:1].isalpha())
+    assert first_element.startswith("xd_")
 
 
 def test_netlist_header_json():
