@@ -12,12 +12,12 @@ never depends on SPICE's scale suffixes (``M`` is milli in SPICE).
 
 The devices come first, in nested-dissection order of their crosspoints (see
 :func:`device_order`). ngspice numbers the nodes in the order the netlist names
-them, and its sparse solver (Sparse 1.3, a Markowitz ordering) breaks ties by
-that numbering: a numbering that eliminates each half of the array before the
-line that separates the halves leaves it less fill-in. On a 64×64 sinh-law
-crossbar this cut the fill-in from 302,000 to 243,000 entries and each LU
-factorization from 0.093 s to 0.051 s; at 128×128 the first `.op` (reordering
-and factorization) went from 92 s to 54 s (``docs/benchmarks.md``).
+them, and its sparse solver (Sparse 1.3 in ngspice 39, a Markowitz ordering)
+breaks ties by that numbering. Eliminating each half of the array before the
+line that separates the halves leaves less fill-in. With ngspice 39 on a 64×64
+sinh-law crossbar, this order cut the fill-in from 302,000 to 243,000 entries
+and each LU factorization from 0.092 s to 0.052 s. A 3-vector sweep of a
+128×128 crossbar took 54 s instead of 92 s (see ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -103,13 +103,13 @@ class _Formatter:
 def device_order(rows: int, cols: int, leaf: int = 4) -> list[tuple[int, int]]:
     """Return the crosspoints (row, column) of a rows × cols array in nested-dissection order.
 
-    The array is cut in two across its longer side; the crosspoints of each half
-    come first (each half ordered the same way, down to blocks of at most ``leaf``
-    crosspoints, listed row by row), and the row or column on the cut comes last.
+    The array is cut in two across its longer side. The crosspoints of each half
+    come first, each half ordered the same way down to blocks of at most ``leaf``
+    crosspoints (listed row by row), and the row or column on the cut comes last.
     """
     order: list[tuple[int, int]] = []
     stack = [("split", 0, rows, 0, cols)]
-    # An explicit stack instead of recursion: items are pushed in reverse.
+    # An explicit stack replaces recursion, so each split pushes its parts in reverse.
     while stack:
         kind, r0, r1, c0, c1 = stack.pop()
         if r1 <= r0 or c1 <= c0:
@@ -154,8 +154,8 @@ def format_crossbar_netlist(spec: CrossbarSpec, voltages, *, options: dict | Non
              "", "* ---- device model"]
     lines += spec.device.subckt_text.strip().splitlines()
 
-    # Devices first, so that they number the nodes (see device_order). The first
-    # pin is on the word line, the second on the bit line.
+    # Devices come first, so that they set the node numbering (see device_order).
+    # The first pin is on the word line, the second on the bit line.
     lines += ["", "* ---- devices, in nested-dissection order of their crosspoints"]
     params = spec.device.instance_params(spec.conductances)
     keys = sorted(params)
