@@ -152,6 +152,18 @@ def test_matches_dense_newton(rows, cols, drive, style, law):
     assert result.info["solver"].startswith("chain-preconditioned CG")
 
 
+@pytest.mark.parametrize("width", [0, 1 << 30], ids=["thomas", "lapack"])
+@pytest.mark.parametrize("law", ["linear", "sinh"])
+def test_chain_solvers_match_dense(monkeypatch, width, law):
+    # Small batches use LAPACK's tridiagonal solver and large ones the Thomas
+    # recurrence; force each in turn.
+    monkeypatch.setattr(exact, "_LAPACK_MAX_WIDTH", width)
+    g = RNG.uniform(1e-5, 1e-3, (9, 7))
+    spec = CrossbarSpec(g, device=DEVICES[law], **wiring("per_segment", 9, 7, "west"))
+    v = RNG.uniform(-0.5, 0.5, (5, 9))
+    assert_matches(solve_exact(spec, v), dense_newton(spec, v))
+
+
 @pytest.mark.parametrize("law", DEVICES)
 @pytest.mark.parametrize("drive", ["west", "both"])
 def test_cg_matches_sparse_lu(law, drive):
