@@ -3,6 +3,7 @@
 import os
 import resource
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -138,6 +139,68 @@ def test_runner_survives_crash_and_hang():
         spec = CrossbarSpec(np.full((2, 2), 1e-4))
         result = solve(spec, [[0.1, 0.2]], engine="ngspice", runner=runner)
         assert_close(result.currents[0], [3e-5, 3e-5], rtol=1e-9, atol=1e-15)
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+import numpy as np
+from spicecross.crossbar.spec import CrossbarSpec
+from spicecross.netlist.writer import format_crossbar_netlist
+from spicecross.sim.runner import NgspiceRunner
+
+# A 128x128 crossbar: ngspice needs tens of seconds to order and factor its matrix.
+spec = CrossbarSpec(np.full((128, 128), 1e-4), r_word=1.0, r_bit=1.0)
+text = format_crossbar_netlist(spec, np.full((1, 128), 0.2)).text
+runner = NgspiceRunner(2, mode=sys.argv[1], timeout=600.0)
+futures = [runner.submit(text) for _ in range(2)]
+print(" ".join(str(pid) for pid in runner._pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+def test_killed_parent_leaves_no_ngspice_running(mode):
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, mode], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2
+        if mode == "batch":
+            def ngspice_children():
+                return [child.pid for pid in workers if not _gone(pid)
+                        for child in psutil.Process(pid).children()]
+
+            assert _wait_until(lambda: len(ngspice_children()) == 2, 30.0)
+            programs = ngspice_children()
+        else:
+            programs = []
+            time.sleep(1.0)
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
+    for pid in workers + programs:
+        assert _wait_until(lambda pid=pid: _gone(pid), 10.0), f"process {pid} still runs"
 
 
 def _memory_growth(n_runs: int) -> float:

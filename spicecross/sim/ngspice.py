@@ -138,6 +138,16 @@ def _classify_failure(output: str, message: str, netlist: str, version: str | No
 
 # ------------------------------------------------------------ batch mode ----
 
+#: ngspice programs that :func:`run_batch` started in this process and that are still running.
+_RUNNING: set[subprocess.Popen] = set()
+
+
+def kill_batch_runs() -> None:
+    """Kill the ngspice programs that :func:`run_batch` started in this process and that are still running."""
+    for proc in list(_RUNNING):
+        proc.kill()
+
+
 def run_batch(netlist: str, *, timeout: float = 600.0) -> tuple[dict, str]:
     """Run ``netlist`` with ``ngspice -b -n -r`` in a clean temporary folder.
 
@@ -154,14 +164,20 @@ def run_batch(netlist: str, *, timeout: float = 600.0) -> tuple[dict, str]:
         cir = Path(tmp, "circuit.cir")
         raw = Path(tmp, "circuit.raw")
         cir.write_text(netlist)
+        proc = subprocess.Popen([exe, "-b", "-n", "-r", str(raw), str(cir)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=tmp, env=_clean_env(tmp),
+                                stdin=subprocess.DEVNULL)
+        _RUNNING.add(proc)
         try:
-            proc = subprocess.run([exe, "-b", "-n", "-r", str(raw), str(cir)], capture_output=True,
-                                  text=True, cwd=tmp, env=_clean_env(tmp), timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, _ = proc.communicate()
             raise SimulationError(f"ngspice timed out after {timeout:g} s", netlist=netlist,
-                                  output=str(exc.stdout or "")) from None
-        output = proc.stdout + proc.stderr
+                                  output=stdout or "") from None
+        finally:
+            _RUNNING.discard(proc)
+        output = stdout + stderr
         lower = output.lower()
         load_failed = any(m in lower for m in _ERROR_MARKERS if m != "error:")
         run_failed = any(m in lower for m in _RUN_ERROR_MARKERS)

@@ -9,7 +9,9 @@ a crashed worker is replaced. Either failure raises
 :class:`~spicecross.errors.SimulationError` for that run only.
 
 Workers start with ``fork`` where the platform has it, so a user's script needs
-no ``if __name__ == "__main__":`` guard; elsewhere ``spawn`` is used.
+no ``if __name__ == "__main__":`` guard; elsewhere ``spawn`` is used. Each worker
+watches its parent process and exits, killing its ngspice run, once the parent is
+gone. So a main process killed with SIGKILL leaves no worker running.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -61,6 +66,24 @@ def run_in_this_process(netlist: str, mode: str = "shared") -> RunOutput:
     return RunOutput(vectors, output, _SESSION.version, "shared")
 
 
+def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Start a thread that ends this worker process once ``parent_pid`` is no longer its parent.
+
+    The thread checks every ``interval`` seconds. Before exiting it kills the
+    ngspice program of a batch-mode run, which would otherwise run to its end.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        from spicecross.sim.ngspice import kill_batch_runs
+
+        kill_batch_runs()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="spicecross-parent-watch", daemon=True).start()
+
+
 def check_mode(mode: str) -> str:
     """Return ``mode`` if it is a valid ngspice mode, else raise ValueError."""
     if mode not in MODES:
@@ -100,7 +123,8 @@ class NgspiceRunner:
         if self._pool is None:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                                initializer=watch_parent, initargs=(os.getpid(),))
             self._submitted = 0
         return self._pool
 
