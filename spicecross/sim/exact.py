@@ -42,8 +42,8 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 from scipy.sparse.csgraph import connected_components, depth_first_order
 
 from spicecross.crossbar.spec import CrossbarSpec, check_conductances, check_voltages
@@ -358,9 +358,13 @@ class _ChainFactor(_ChainMatrix):
         return out
 
     def _lapack_solve(self, dfac: np.ndarray, efac: np.ndarray, r: np.ndarray, z: np.ndarray) -> None:
-        """Solve with ``dpttrs``: one right-hand side per vector, or one long one if each vector has its own factor."""
+        """Write the solution z of T·z = r with ``dpttrs`` (r and z: (batch, length, chains)).
+
+        A shared factor takes one right-hand side per vector. Per-vector factors form
+        one block-diagonal matrix, solved with all vectors as one right-hand side.
+        """
         batch, length, chains = r.shape
-        # A copy always, because dpttrs overwrites it and ``r`` may be the caller's array.
+        # Always a copy, because dpttrs overwrites it and ``r`` may be the caller's array.
         b = r.transpose(0, 2, 1).copy().reshape(batch, chains * length)
         if self.diagonal.shape[0] == 1:
             x, _ = lapack.dpttrs(dfac, efac, b.T, overwrite_b=True)
