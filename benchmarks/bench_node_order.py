@@ -114,8 +114,10 @@ def main(argv=None) -> int:
     print(f"ratios row by row / nested: fill-in {base['fill_in'] / new['fill_in']:.2f}x, "
           f"factorization {base['factor_s'] / new['factor_s']:.2f}x, "
           f"wall time {base['wall_s'] / new['wall_s']:.2f}x")
-    print(f"date {datetime.date.today()}; command: python benchmarks/bench_node_order.py "
-          f"--size {args.size} --vectors {args.vectors}")
+    from spicecross.sim.ngspice import batch_version
+
+    print(f"date {datetime.date.today()}; {batch_version()}; command: python "
+          f"benchmarks/bench_node_order.py --size {args.size} --vectors {args.vectors}")
     return 0
 
 
