@@ -111,9 +111,13 @@ def main(argv=None) -> int:
         print(f"{label:<22}{counts['iterations']:>11.0f}{counts['fill_in']:>10.0f}"
               f"{counts['reorder_s']:>11.3f}{counts['factor_s']:>10.3f}{per_lu:>10.4f}"
               f"{counts['wall_s']:>9.1f}")
-    print(f"ratios row by row / nested: fill-in {base['fill_in'] / new['fill_in']:.2f}x, "
-          f"factorization {base['factor_s'] / new['factor_s']:.2f}x, "
-          f"wall time {base['wall_s'] / new['wall_s']:.2f}x")
+
+    def ratio(key: str) -> str:
+        # ngspice prints its times with three decimals, so a small crossbar's can read 0.
+        return f"{base[key] / new[key]:.2f}x" if new[key] > 0 else "n/a (time below ngspice's resolution)"
+
+    print(f"ratios row by row / nested: fill-in {ratio('fill_in')}, factorization {ratio('factor_s')}, "
+          f"wall time {ratio('wall_s')}")
     from spicecross.sim.ngspice import batch_version
 
     print(f"date {datetime.date.today()}; {batch_version()}; command: python "
