@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -121,12 +122,25 @@ def test_zero_resistance_param_form():
     assert [finding.line for finding in findings] == [3]
 
 
+# The resistance that ngspice puts in place of 0 Ω, by major version (observed
+# with Debian's ngspice 39.3 and 44.2).
+ZERO_OHM_REPLACEMENT = {39: 1e-3, 44: 1e-12}
+
+
 @pytest.mark.ngspice
-def test_zero_resistance_is_one_milliohm_in_ngspice(tmp_path):
+def test_zero_resistance_replaced_in_ngspice(tmp_path):
+    from spicecross.sim.ngspice import batch_version
+
     text = ("zero ohm\nV1 a 0 DC 1\nR0 a b 0\nR1 b 0 1\n.op\n"
             ".control\nrun\nprint v(b)\n.endc\n.end\n")
     output = _run_ngspice(text, tmp_path)
-    assert "v(b) = 9.990010e-01" in output
+    v_b = float(re.search(r"v\(b\) = (\S+)", output).group(1))
+    major = int(re.search(r"ngspice-(\d+)", batch_version()).group(1))
+    replacement = ZERO_OHM_REPLACEMENT.get(major)
+    if replacement is None:
+        pytest.skip(f"no recorded 0 Ω replacement for ngspice {major}; v(b) = {v_b}")
+    # A 1 V source over R0 and 1 Ω in series: v(b) = 1 / (1 + R0).
+    assert v_b == pytest.approx(1.0 / (1.0 + replacement), rel=1e-6, abs=0.0)
 
 
 # --- names

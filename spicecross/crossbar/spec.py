@@ -14,8 +14,8 @@ per segment:
 * bit line j has ``rows`` segments: segment k joins cell (k, j) to cell (k+1, j), and
   segment ``rows-1`` joins the last cell to the sense node, so ``r_bit`` is (rows, cols).
 
-A resistance of 0 Ω is an ideal wire: its two nodes are merged (ngspice would
-silently replace 0 Ω by 1 mΩ).
+A resistance of 0 Ω is an ideal wire: its two nodes are merged, because ngspice
+would replace 0 Ω by a small resistance (1 mΩ in ngspice 39, 1e-12 Ω in ngspice 44).
 """
 
 from __future__ import annotations

@@ -242,8 +242,10 @@ def _check_resistor_values(netlist: Netlist, cards_by_line: dict[int, Card]) -> 
             first, second = element.nodes
             findings.append(Finding(
                 "zero-resistance", "warning", line, column,
-                f"resistor {element.name} between {first} and {second} is 0 Ω: ngspice 39 "
-                "silently replaces it by 1 mΩ, so this 'ideal' wire still drops voltage.",
+                f"resistor {element.name} between {first} and {second} is 0 Ω: ngspice "
+                "replaces it by a small resistance (1 mΩ without a warning in ngspice 39, "
+                "1e-12 Ω with one in ngspice 44), so this 'ideal' wire still drops voltage "
+                "and its drop depends on the ngspice version.",
                 f"merge nodes {first} and {second} into one node and remove "
                 f"{element.name}, or write the small resistance you mean explicitly, "
                 "such as 1e-3"))
