@@ -53,8 +53,8 @@ fi
 # 2. Python: python3.11 where there is one. It is Debian 12's python3, and the
 # torch 2.13.0 CPU wheel on this project's machines is built for it. Otherwise
 # python3 if it is 3.11 or newer (Debian 13 has 3.13), and pip then takes
-# torch 2.13.0 for that version.
-# NOTE: the Python 3.13 path has not been run end to end on Debian 13.
+# torch 2.13.0 for that version (from PyPI: the CUDA build, which runs on the
+# CPU). Both paths were run end to end, as README.md ("Versions") describes.
 version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
 python=""
 if command -v python3.11 >/dev/null 2>&1 && [ "$(version_of python3.11)" = "3.11" ]; then
