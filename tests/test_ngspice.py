@@ -151,9 +151,17 @@ from spicecross.sim.runner import NgspiceRunner
 # A 128x128 crossbar: ngspice needs tens of seconds to order and factor its matrix.
 spec = CrossbarSpec(np.full((128, 128), 1e-4), r_word=1.0, r_bit=1.0)
 text = format_crossbar_netlist(spec, np.full((1, 128), 0.2)).text
-runner = NgspiceRunner(2, mode=sys.argv[1], timeout=600.0)
-futures = [runner.submit(text) for _ in range(2)]
-print(" ".join(str(pid) for pid in runner._pool._processes), flush=True)
+if sys.argv[1] == "thread":
+    # As the sweep engine's batch mode does: ngspice started from threads of this process.
+    import os, threading
+    from spicecross.sim.ngspice import run_batch
+    for _ in range(2):
+        threading.Thread(target=run_batch, args=(text,), daemon=True).start()
+    print(os.getpid(), flush=True)
+else:
+    runner = NgspiceRunner(2, mode=sys.argv[1], timeout=600.0)
+    futures = [runner.submit(text) for _ in range(2)]
+    print(" ".join(str(pid) for pid in runner._pool._processes), flush=True)
 time.sleep(600)
 """
 
@@ -176,7 +184,7 @@ def _wait_until(condition, seconds: float) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("mode", ["shared", "batch"])
+@pytest.mark.parametrize("mode", ["shared", "batch", "thread"])
 def test_killed_parent_leaves_no_ngspice_running(mode):
     import psutil
 
@@ -184,8 +192,8 @@ def test_killed_parent_leaves_no_ngspice_running(mode):
                               text=True)
     try:
         workers = [int(pid) for pid in parent.stdout.readline().split()]
-        assert len(workers) == 2
-        if mode == "batch":
+        assert len(workers) == (1 if mode == "thread" else 2)
+        if mode in ("batch", "thread"):
             def ngspice_children():
                 return [child.pid for pid in workers if not _gone(pid)
                         for child in psutil.Process(pid).children()]

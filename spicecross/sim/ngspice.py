@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -142,6 +143,23 @@ def _classify_failure(output: str, message: str, netlist: str, version: str | No
 _RUNNING: set[subprocess.Popen] = set()
 
 
+@functools.lru_cache(maxsize=1)
+def _death_signal_prefix() -> tuple[str, ...]:
+    """Return the command prefix that kills ngspice once the thread that started it is gone.
+
+    On Linux, util-linux's ``setpriv --pdeathsig KILL`` sets the parent-death
+    signal and then runs ngspice in its place. So a main process killed with
+    SIGKILL while a sweep thread waits for ngspice takes ngspice with it. Where
+    setpriv is missing or lacks the option, the prefix is empty.
+    """
+    setpriv = shutil.which("setpriv")
+    if not sys.platform.startswith("linux") or setpriv is None:
+        return ()
+    probe = subprocess.run([setpriv, "--pdeathsig", "KILL", "true"], capture_output=True,
+                           stdin=subprocess.DEVNULL, check=False)
+    return (setpriv, "--pdeathsig", "KILL") if probe.returncode == 0 else ()
+
+
 def kill_batch_runs() -> None:
     """Kill the ngspice programs that :func:`run_batch` started in this process and that are still running."""
     for proc in list(_RUNNING):
@@ -164,7 +182,8 @@ def run_batch(netlist: str, *, timeout: float = 600.0) -> tuple[dict, str]:
         cir = Path(tmp, "circuit.cir")
         raw = Path(tmp, "circuit.raw")
         cir.write_text(netlist)
-        proc = subprocess.Popen([exe, "-b", "-n", "-r", str(raw), str(cir)], stdout=subprocess.PIPE,
+        command = [*_death_signal_prefix(), exe, "-b", "-n", "-r", str(raw), str(cir)]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=tmp, env=_clean_env(tmp),
                                 stdin=subprocess.DEVNULL)
         _RUNNING.add(proc)
