@@ -77,6 +77,28 @@ def test_both_ends_and_ideal_wires(ngspice_runner):
         assert_close(spice.currents, solve_exact(spec, v).currents, rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+def test_both_ends_joined_by_ideal_word_line(mode):
+    # With r_word = 0 both drivers of a row sit on one node. The netlist keeps the
+    # west driver only, else ngspice's matrix is singular.
+    g = RNG.uniform(1e-5, 5e-4, (7, 5))
+    r_word = np.zeros((7, 6))
+    r_word[3] = 1.0  # row 3 keeps its wires, so it still has two drivers
+    v = RNG.uniform(0, 0.5, (3, 7))
+    for r_bit in (0.0, 2.0):
+        spec = CrossbarSpec(g, device=builtin_device("sinh", v0=0.2), drive="both", r_word=r_word,
+                            r_bit=r_bit)
+        text = format_crossbar_netlist(spec, v).text
+        assert "bdrv_r0_e " not in text
+        assert "bdrv_r3_e " in text
+        with NgspiceRunner(1, mode=mode) as runner:
+            spice = solve(spec, v, engine="ngspice", runner=runner)
+        exact = solve_exact(spec, v)
+        assert_close(spice.currents, exact.currents, rtol=1e-9, atol=1e-15)
+        assert_close(spice.driver_currents, exact.driver_currents, rtol=1e-9, atol=1e-15)
+        assert_close(spice.power, exact.power, rtol=1e-9, atol=1e-18)
+
+
 def test_hand_computed_two_by_two_in_ngspice(ngspice_runner):
     g = np.array([[1e-3, 2e-3], [4e-3, 5e-4]])
     r, v = 10.0, np.array([[0.3, 0.2]])

@@ -169,11 +169,15 @@ def format_crossbar_netlist(spec: CrossbarSpec, voltages, *, options: dict | Non
     lines += ["", "* ---- drivers", f"vsweep sweep {GROUND} 0"]
     batch = v.shape[0]
     xs = np.arange(max(batch, 2), dtype=float)
+    # Where ideal wires join both ends of a word line into one node, that row gets
+    # the west driver only: two voltage sources on one node make the matrix singular.
     for i in range(spec.rows):
         values = v[:, i] if batch > 1 else np.repeat(v[:, i], 2)
         points = [f"{fmt(x)},{fmt(y)}," for x, y in zip(xs, values, strict=True)]
         points[-1] = points[-1][:-1] + ")"
         for e, side in enumerate(("w", "e")[:topo.ends]):
+            if e == 1 and topo.driver_nodes[i, 1] == topo.driver_nodes[i, 0]:
+                continue
             head = f"bdrv_r{i}_{side} {name[topo.driver_nodes[i, e]]} {GROUND} v=pwl(v(sweep),"
             lines += _wrap(head, points)
 

@@ -50,7 +50,8 @@ def result_from_vectors(spec: CrossbarSpec, topology: CrossbarTopology, voltages
             continue  # virtual grounds sit at 0 V
         if fixed[k] or name in vectors:
             node_v[:, k] = vector(name)
-    currents, driver_currents, power = _terminal_quantities(vector, spec.rows, spec.cols, topology.ends)
+    currents, driver_currents, power = _terminal_quantities(vector, vectors, spec.rows, spec.cols,
+                                                             topology.ends)
 
     dv = node_v[:, topology.res_a] - node_v[:, topology.res_b]
     loss = dv * dv / topology.res_ohm
@@ -76,20 +77,27 @@ def result_from_vectors(spec: CrossbarSpec, topology: CrossbarTopology, voltages
         info={"ngspice_version": run.version, "ngspice_mode": run.mode, "options": dict(options)})
 
 
-def _terminal_quantities(vector, rows: int, cols: int, ends: int):
+def _terminal_quantities(vector, vectors, rows: int, cols: int, ends: int):
     """Return bit-line currents, driver currents and driver power read from a run's vectors.
 
     The driver voltages are read from the run too, so an edited netlist reports the
-    power of what ngspice actually solved.
+    power of what ngspice actually solved. A row driven at both ends whose netlist
+    has no east driver (ideal wires join both ends into one node) reports half of
+    the west driver's current at each end, as the exact solver does.
     """
     currents = np.stack([vector(f"vsns_c{j}#branch") for j in range(cols)], axis=1)
-    sides = ("w", "e")[:ends]
     # i(bsource) is the current into its positive terminal; the driver delivers the opposite.
-    driver_currents = np.stack(
-        [np.stack([-vector(f"bdrv_r{i}_{side}#branch") for i in range(rows)], axis=1) for side in sides],
-        axis=2)
-    driver_voltages = np.stack(
-        [np.stack([vector(f"src_r{i}_{side}") for i in range(rows)], axis=1) for side in sides], axis=2)
+    driver_currents = np.stack([-vector(f"bdrv_r{i}_w#branch") for i in range(rows)], axis=1)[:, :, None]
+    driver_voltages = np.stack([vector(f"src_r{i}_w") for i in range(rows)], axis=1)[:, :, None]
+    if ends == 2:
+        driver_currents = np.repeat(driver_currents, 2, axis=2)
+        driver_voltages = np.repeat(driver_voltages, 2, axis=2)
+        for i in range(rows):
+            if f"bdrv_r{i}_e#branch" in vectors:
+                driver_currents[:, i, 1] = -vector(f"bdrv_r{i}_e#branch")
+                driver_voltages[:, i, 1] = vector(f"src_r{i}_e")
+            else:
+                driver_currents[:, i, :] /= 2.0
     power = np.sum(driver_voltages * driver_currents, axis=(1, 2))
     return currents, driver_currents, power
 
@@ -112,7 +120,7 @@ def result_from_run_only(run: RunOutput, header: dict, elapsed: float) -> SolveR
                                   output=run.output)
         return values[:batch]
 
-    currents, driver_currents, power = _terminal_quantities(vector, rows, cols, ends)
+    currents, driver_currents, power = _terminal_quantities(vector, run.vectors, rows, cols, ends)
     nodes = np.full((currents.shape[0], rows, cols), np.nan)
     wl = nodes.copy()
     bl = nodes.copy()
