@@ -233,6 +233,19 @@ def test_killed_parent_leaves_no_ngspice_running(mode):
         assert _wait_until(lambda pid=pid: _gone(pid), 10.0), f"process {pid} still runs"
 
 
+def test_shared_workers_remove_their_folders():
+    import glob
+    import tempfile
+
+    pattern = os.path.join(tempfile.gettempdir(), "spicecross-ng-*")
+    before = set(glob.glob(pattern))
+    text = format_crossbar_netlist(CrossbarSpec(np.full((2, 2), 1e-4)), [[0.1, 0.2]]).text
+    with NgspiceRunner(2, mode="shared") as runner:
+        for _ in range(4):
+            runner.run(text)
+    assert set(glob.glob(pattern)) - before == set()
+
+
 def _memory_growth(n_runs: int) -> float:
     from spicecross.sim.ngspice import SharedNgspice
 

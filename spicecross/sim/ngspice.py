@@ -24,6 +24,7 @@ import ctypes.util
 import functools
 import glob
 import logging
+import multiprocessing.util
 import os
 import re
 import shutil
@@ -217,6 +218,10 @@ class SharedNgspice:
 
     def __init__(self):
         self.workdir = tempfile.mkdtemp(prefix="spicecross-ng-")
+        # Remove the folder when this process exits. multiprocessing's finalizers run
+        # at the exit of a worker process too, where atexit handlers do not.
+        multiprocessing.util.Finalize(self, shutil.rmtree, args=(self.workdir,),
+                                      kwargs={"ignore_errors": True}, exitpriority=0)
         os.environ["HOME"] = self.workdir
         os.chdir(self.workdir)
         os.environ["NGSPICE_LIBRARY_PATH"] = find_library()
