@@ -38,6 +38,8 @@ def config_with(**tables):
     ({"ngspice": {"retries": -1}}, ["[ngspice] retries = -1", ">= 0"]),
     ({"ngspice": {"options": {"itl1": 10.5}}}, ["itl1 = 10.5", "whole number"]),
     ({"executor": {"workers": 0}}, ["[executor] workers = 0", ">= 1"]),
+    ({"executor": {"scheduler": "tcp://127.0.0.1:99999"}}, ["[executor]", "invalid port '99999'", "1 to 65535"]),
+    ({"executor": {"scheduler": "tcp://127.0.0.1"}}, ["[executor]", "PROTOCOL://HOST:PORT"]),
     ({"array": {"sizes": [[3, 0]]}}, ["[array] sizes", "1..4096"]),
     ({"array": {"drive": "east"}}, ["drive = 'east'", "west, both"]),
     ({"device": {"name": "snh"}}, ["'snh'", "did you mean 'sinh'"]),

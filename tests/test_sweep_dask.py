@@ -89,3 +89,14 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
     assert address in message
     assert "did not respond within 1 s" in message
     assert "without --scheduler" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_scheduler_port_fails_at_once(tmp_path):
+    config = parse_config({"device": {"name": "linear"}, "array": {"sizes": [2]},
+                           "sweep": {"cache": False}})
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="invalid port '99999'"):
+        run_sweep(config, output=tmp_path / "out", scheduler="tcp://127.0.0.1:99999")
+    assert time.perf_counter() - start < 5
+    assert not (tmp_path / "out").exists()

@@ -395,6 +395,13 @@ def parse_config(data: dict, *, source: Path | None = None) -> SweepConfig:
     executor.check_unknown(("workers", "scheduler", "connect_timeout"))
     workers = executor.number("workers", 2, low=1, high=4096, integer=True)
     scheduler = executor.string("scheduler", None)
+    if scheduler is not None:
+        from spicecross.sweep.executor import check_scheduler_address
+
+        try:
+            check_scheduler_address(scheduler)
+        except ValueError as exc:
+            raise ValueError(f"{where}: [executor] {exc}") from None
     connect_timeout = executor.number("connect_timeout", 10.0, low=0.0, low_open=True, high=3600.0,
                                       unit="s")
 

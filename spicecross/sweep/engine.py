@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -285,6 +286,7 @@ def run_sweep(config: SweepConfig, *, output: str | Path | None = None, workers:
     root = Path(output) if output is not None else (config.output or default_output(config))
     jobs = make_jobs(config)
     store = SweepStore(root)
+    created = not root.exists()
     store.prepare(config.to_dict(), jobs)
     finished = store.finished_ids()
     todo = [job for job in jobs if job.job_id not in finished]
@@ -300,9 +302,15 @@ def run_sweep(config: SweepConfig, *, output: str | Path | None = None, workers:
 
     own = executor is None
     if own:
-        executor = make_executor(workers=workers or config.workers, mode=config.mode, timeout=config.timeout,
-                                 scheduler=scheduler or config.scheduler,
-                                 connect_timeout=config.connect_timeout)
+        try:
+            executor = make_executor(workers=workers or config.workers, mode=config.mode,
+                                     timeout=config.timeout, scheduler=scheduler or config.scheduler,
+                                     connect_timeout=config.connect_timeout)
+        except BaseException:
+            # Nothing ran: do not leave a store folder that holds only the manifest.
+            if created:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
     cache = ResultCache(config.cache) if config.cache else None
     state = _Run(config, store, cache, executor, summary, progress)
     try:

@@ -55,6 +55,24 @@ class SchedulerUnavailableError(SpicecrossError):
     """The Dask scheduler did not respond, or has no usable workers."""
 
 
+def check_scheduler_address(address: str) -> str:
+    """Return ``address`` if it reads as ``PROTOCOL://HOST:PORT`` with a valid port, else raise ValueError.
+
+    Dask itself accepts more forms (a bare ``HOST:PORT`` means tcp); those pass too.
+    The check catches typing errors before a connection attempt waits for its timeout.
+    """
+    text = str(address).strip()
+    rest = text.split("://", 1)[1] if "://" in text else text
+    host, _, port = rest.rpartition(":")
+    if not host or not port:
+        raise ValueError(f"scheduler address {address!r} is invalid: give PROTOCOL://HOST:PORT, "
+                         "for example tcp://127.0.0.1:8786")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"scheduler address {address!r} has an invalid port {port!r}: give a port "
+                         "from 1 to 65535, for example tcp://127.0.0.1:8786")
+    return text
+
+
 def connect_scheduler(address: str, connect_timeout: float = 10.0):
     """Return a ``distributed.Client`` of the Dask scheduler at ``address`` that has a worker.
 
@@ -67,6 +85,7 @@ def connect_scheduler(address: str, connect_timeout: float = 10.0):
     except ImportError as exc:
         raise SchedulerUnavailableError(f"dask.distributed is not installed ({exc}): "
                                         "pip install 'dask[distributed]'") from exc
+    address = check_scheduler_address(address)
     try:
         client = Client(address, timeout=connect_timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
