@@ -7,10 +7,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from spicecross.crossbar.spec import CrossbarSpec
+from spicecross.devices import builtin_device
+from spicecross.devices.laws import LAWS
 from spicecross.netlist.lint import Finding, lint_netlist
 from spicecross.netlist.parse import parse_netlist
+from spicecross.netlist.writer import format_crossbar_netlist
 
 DATA = Path(__file__).parent / "data" / "netlists"
 
@@ -141,6 +146,191 @@ def test_zero_resistance_replaced_in_ngspice(tmp_path):
         pytest.skip(f"no recorded 0 Ω replacement for ngspice {major}; v(b) = {v_b}")
     # A 1 V source over R0 and 1 Ω in series: v(b) = 1 / (1 + R0).
     assert v_b == pytest.approx(1.0 / (1.0 + replacement), rel=1e-6, abs=0.0)
+
+
+# --- parameter values of X instances
+
+
+# (line, column, code, value as written) of each hand-edited device in device_values.cir.
+DEVICE_VALUE_FINDINGS = [
+    (7, 25, "device-param-range", "-2e-4"),
+    (8, 25, "device-param-range", "0"),
+    (9, 25, "param-not-number", "abc"),
+    (11, 18, "param-not-number", "1u5"),
+]
+
+
+def _device_netlist(subckt_text: str, instance: str) -> str:
+    """Return a netlist that drives one X instance from a 0.25 V source."""
+    return f"t\n{subckt_text.strip()}\nvdrv wl 0 0.25\n{instance}\n"
+
+
+SINH_SUBCKT = (Path(__file__).parents[1] / "device_models" / "sinh.lib").read_text()
+
+
+def test_device_values_findings():
+    findings = _lint_file("device_values.cir")
+    listed = [(finding.line, finding.column, finding.code) for finding in findings]
+    assert listed == [(line, column, code) for line, column, code, _ in DEVICE_VALUE_FINDINGS]
+
+
+@pytest.mark.parametrize("line, column, code, value", DEVICE_VALUE_FINDINGS)
+def test_device_value_one_finding(line, column, code, value):
+    text = (DATA / "device_values.cir").read_text()
+    lines = text.splitlines()
+    assert lines[line - 1][column - 1:].startswith(value)
+    findings = [finding for finding in _lint_file("device_values.cir") if finding.line == line]
+    assert len(findings) == 1
+    assert findings[0].column == column
+    assert findings[0].code == code
+    assert findings[0].severity == "error"
+
+
+@pytest.mark.parametrize("value, column", [("-2e-4", 25), ("0", 25), ("abc", 25), ("1u5", 25)])
+def test_bad_g_alone_gives_one_finding(value, column):
+    instance = f"xd_r0_c0 wl 0 sc_sinh g={value} v0=1.5e-01 vref=2.5e-01"
+    findings = _lint(_device_netlist(SINH_SUBCKT, instance))
+    line = len(SINH_SUBCKT.strip().splitlines()) + 3
+    assert [(finding.line, finding.column) for finding in findings] == [(line, column)]
+
+
+def test_negative_g_message():
+    finding = _only(_lint_file("device_values.cir"), "device-param-range")[0]
+    assert "g > 0 S" in finding.message
+    assert "xd_r0_c0" in finding.message
+    assert "sc_sinh" in finding.message
+    assert "against the applied voltage" in finding.message
+    assert "1e-4" in finding.fix
+
+
+def test_zero_g_message():
+    finding = _only(_lint_file("device_values.cir"), "device-param-range")[1]
+    assert "g=0 S" in finding.message
+    assert "no current" in finding.message
+
+
+def test_undefined_name_message():
+    finding = _only(_lint_file("device_values.cir"), "param-not-number")[0]
+    assert "g=abc" in finding.message
+    assert "is not a number" in finding.message
+    assert "Undefined parameter [abc]" in finding.message
+    assert "'.param abc=VALUE'" in finding.fix
+
+
+def test_suffix_as_point_fix():
+    finding = _only(_lint_file("device_values.cir"), "param-not-number")[1]
+    assert "g=1u5" in finding.message
+    assert "is not a number" in finding.message
+    assert finding.fix.startswith("write 1.5u ")
+
+
+@pytest.mark.parametrize("value", ["1_0", "2.5.3", "1k5", "1e-4@", '"abc"', "-abc"])
+def test_malformed_values_flagged(value):
+    instance = f"xd wl 0 sc_sinh g={value}"
+    findings = _lint(_device_netlist(SINH_SUBCKT, instance))
+    assert _codes(findings) == ["param-not-number"]
+
+
+def test_empty_value_flagged():
+    findings = _lint(_device_netlist(SINH_SUBCKT, "xd wl 0 sc_sinh v0=0.2 g="))
+    assert [(finding.code, finding.column) for finding in findings] == [("param-not-number", 24)]
+    assert "has no value" in findings[0].message
+
+
+@pytest.mark.parametrize("value", ["gval", "GVAL", "-gval", "{gval*2}", "'gval*2'", "2*gval",
+                                   "(2e-4)", "sqrt(4e-8)", "2e-4+1e-4", '"2e-4"', "2e-4S",
+                                   ".5m", "0x10"])
+def test_valid_values_not_flagged(value):
+    text = _device_netlist(SINH_SUBCKT, f".param gval=2e-4\nxd wl 0 sc_sinh g={value}")
+    assert _lint(text) == []
+
+
+def test_subckt_param_name_as_value():
+    text = ("t\n.subckt cell top bot gcell=1e-4\nxd top bot sc_sinh g=gcell\n.ends\n"
+            + SINH_SUBCKT + "vdrv wl 0 0.25\nx1 wl 0 cell gcell=2e-4\n")
+    assert _lint(text) == []
+
+
+def test_not_number_in_any_subckt():
+    text = "t\n.subckt load p n r=1e4\nr1 p n {r}\n.ends\nV1 a 0 1\nX1 a 0 load r=4k7\n"
+    findings = _lint(text)
+    assert [(finding.code, finding.line, finding.column) for finding in findings] == [
+        ("param-not-number", 6, 15)]
+    assert findings[0].fix.startswith("write 4.7k ")
+
+
+def test_not_number_names_enclosing_subckt():
+    text = ("t\n" + SINH_SUBCKT + ".subckt pair a b\nxd a b sc_sinh g=abc\n.ends\n"
+            "vdrv wl 0 0.25\nx1 wl 0 pair\n")
+    findings = _lint(text)
+    assert _codes(findings) == ["param-not-number"]
+    assert "in subcircuit pair" in findings[0].message
+
+
+def test_name_not_checked_with_include():
+    text = _device_netlist(SINH_SUBCKT, ".include params.inc\nxd wl 0 sc_sinh g=gfile")
+    assert _only(_lint(text), "param-not-number") == []
+
+
+def test_user_subckt_negative_g_allowed():
+    text = ("t\n.subckt cell top bot g=1e-4\nb1 top bot i=g*v(top,bot)\n.ends\n"
+            "vdrv wl 0 0.25\nx1 wl 0 cell g=-2e-4\nx2 wl 0 cell g=0\n")
+    assert _lint(text) == []
+
+
+@pytest.mark.parametrize("law, instance, parameter", [
+    ("sinh", "xd wl 0 sc_sinh g=1e-4 v0=0", "v0"),
+    ("sinh", "xd wl 0 sc_sinh g=1e-4 vref=-0.25", "vref"),
+    ("power_law", "xd wl 0 sc_power_law g=1e-4 n=1.5", "n"),
+    ("poole_frenkel", "xd wl 0 sc_poole_frenkel g=1e-4 deps=0", "deps"),
+    ("poole_frenkel", "xd wl 0 sc_poole_frenkel g=1e-4 tkel=-300", "tkel"),
+    ("linear", "xd wl 0 sc_linear g=-1e-4", "g"),
+])
+def test_builtin_param_out_of_range(law, instance, parameter):
+    subckt = (Path(__file__).parents[1] / "device_models" / f"{law}.lib").read_text()
+    findings = _lint(_device_netlist(subckt, instance))
+    assert _codes(findings) == ["device-param-range"]
+    value_column = instance.index(f" {parameter}=") + len(parameter) + 3
+    assert findings[0].column == value_column
+    assert f"{parameter}=" in findings[0].message
+
+
+def test_power_law_fix_from_law():
+    subckt = (Path(__file__).parents[1] / "device_models" / "power_law.lib").read_text()
+    findings = _lint(_device_netlist(subckt, "xd wl 0 sc_power_law g=1e-4 n=1.5"))
+    assert findings[0].fix == LAWS["power_law"].fixes["n"]
+    assert "must be >= 2" in findings[0].message
+
+
+@pytest.mark.parametrize("law, params", [("linear", {}), ("power_law", {"n": 3.0}),
+                                         ("sinh", {"v0": 0.15}), ("poole_frenkel", {})])
+def test_generated_netlist_lints_clean(law, params):
+    rng = np.random.default_rng(7)
+    spec = CrossbarSpec(rng.uniform(1e-6, 1e-4, size=(6, 5)), device=builtin_device(law, **params),
+                        r_word=2.0, r_bit=2.0)
+    text = format_crossbar_netlist(spec, rng.uniform(0.0, 0.5, size=(3, 6))).text
+    assert _lint(text) == []
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("value, message", [("abc", "Undefined parameter [abc]"),
+                                            ("1u5", "Formula() error")])
+def test_not_number_fails_in_ngspice(tmp_path, value, message):
+    instance = f"xd wl 0 sc_sinh g={value}"
+    text = _device_netlist(SINH_SUBCKT, instance) + ".op\n.end\n"
+    assert message in _run_ngspice(text, tmp_path)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("value, current", [("-2e-4", 5e-5), ("0", 0.0)])
+def test_nonpositive_g_runs_in_ngspice(tmp_path, value, current):
+    # At the read voltage vref = 0.25 V a sinh device carries g·vref, which flows out of vdrv.
+    instance = f"xd wl 0 sc_sinh g={value} v0=0.15 vref=0.25"
+    text = (_device_netlist(SINH_SUBCKT, instance)
+            + ".op\n.control\nrun\nprint i(vdrv)\n.endc\n.end\n")
+    output = _run_ngspice(text, tmp_path)
+    measured = float(re.search(r"i\(vdrv\) = (\S+)", output).group(1))
+    assert measured == pytest.approx(current, rel=1e-9, abs=1e-18)
 
 
 # --- names

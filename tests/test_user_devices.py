@@ -113,3 +113,71 @@ def test_per_device_parameter_wrong_shape():
     device = load_subckt_device(DATA / "user_rram.lib", v0=np.full((3, 2), 0.3))
     with pytest.raises(ValueError, match=r"parameter 'v0' has shape \(3, 2\), but the crossbar is \(2, 2\)"):
         CrossbarSpec(np.full((2, 2), 1e-4), device=device)
+
+
+# --- choosing a device by name or by file path
+
+
+def test_device_file_with_any_suffix(tmp_path, monkeypatch):
+    (tmp_path / "three.sub").write_text((DATA / "user_rram.lib").read_text())
+    monkeypatch.chdir(tmp_path)
+    device = get_device("three.sub")
+    assert device.subckt_name == "user_rram"
+    assert device.source_path == Path("three.sub")
+
+
+def test_device_file_without_suffix(tmp_path, monkeypatch):
+    (tmp_path / "rram_model").write_text((DATA / "user_rram.lib").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert get_device("rram_model").subckt_name == "user_rram"
+
+
+def test_builtin_name_wins_over_file(tmp_path, monkeypatch):
+    (tmp_path / "linear").write_text((DATA / "user_rram.lib").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert get_device("linear").is_builtin
+    assert get_device("./linear").subckt_name == "user_rram"
+
+
+def test_path_object_with_builtin_name_is_file(tmp_path):
+    path = tmp_path / "sinh"
+    path.write_text((DATA / "user_rram.lib").read_text())
+    assert get_device(path).subckt_name == "user_rram"
+
+
+def test_unknown_device_names_builtins_and_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as raised:
+        get_device("three.sub")
+    message = str(raised.value)
+    assert message.startswith("unknown device 'three.sub'")
+    assert "linear, poole_frenkel, power_law, sinh" in message
+    assert f"no file {(tmp_path / 'three.sub').resolve()} exists" in message
+
+
+def test_unknown_device_path_resolved(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    with pytest.raises(ValueError) as raised:
+        get_device("../models/x.lib")
+    assert f"no file {(tmp_path / 'models' / 'x.lib').resolve()} exists" in str(raised.value)
+
+
+def test_folder_is_not_a_device(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="is a folder, not a file"):
+        get_device("models")
+
+
+def test_generate_with_device_file_in_folder(tmp_path, monkeypatch, capsys):
+    from spicecross.cli.main import main
+
+    (tmp_path / "three.sub").write_text((DATA / "user_rram.lib").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["netlist", "generate", "--device", "three.sub", "--rows", "2", "--cols", "2",
+                 "-o", "out.cir"]) == 0
+    capsys.readouterr()
+    text = (tmp_path / "out.cir").read_text()
+    assert ".subckt user_rram" in text
+    assert "xd_r0_c0 " in text

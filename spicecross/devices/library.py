@@ -9,9 +9,11 @@ model is any two-pin subcircuit; the exact solver cannot evaluate it, ngspice ca
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -126,6 +128,12 @@ def _checked(model: DeviceModel, params: dict) -> DeviceModel:
                        model.v_ref, model.source_path)
 
 
+def _check_v_ref(v_ref: float) -> None:
+    """Raise ValueError unless the read voltage ``v_ref`` (V) is finite and positive."""
+    if not (np.isfinite(v_ref) and v_ref > 0):
+        raise ValueError(f"read voltage v_ref={v_ref!r} V is invalid: give a positive voltage such as 0.25")
+
+
 def builtin_device(name: str, *, v_ref: float = V_REF_DEFAULT, **params) -> DeviceModel:
     """Return a built-in device model with law parameters ``params``.
 
@@ -139,8 +147,7 @@ def builtin_device(name: str, *, v_ref: float = V_REF_DEFAULT, **params) -> Devi
         raise ValueError(
             f"unknown device {name!r}: built-in devices are {sorted(LAWS)}; a user's "
             "subcircuit is loaded with spicecross.devices.load_subckt_device(path)")
-    if not (np.isfinite(v_ref) and v_ref > 0):
-        raise ValueError(f"read voltage v_ref={v_ref!r} V is invalid: give a positive voltage such as 0.25")
+    _check_v_ref(v_ref)
     path = device_models_dir() / f"{name}.lib"
     text = path.read_text()
     header = _single_header(text, path)
@@ -262,15 +269,114 @@ def _check_device_text(text: str, path: Path | None, allow_unsafe: bool) -> None
 
 
 def get_device(name_or_path: str | Path, **kwargs) -> DeviceModel:
-    """Return a built-in device by name, or load a user's subcircuit from a file path."""
+    """Return a built-in device by name, or load a user's subcircuit from a file path.
+
+    A string that names a built-in law (``linear``, ``power_law``, ``sinh``,
+    ``poole_frenkel``) returns that law even when a file of the same name exists
+    in the current folder. Write ``./linear`` to load such a file. Any other
+    string is a file path, whatever its suffix, relative to the current folder.
+
+    Raises:
+        ValueError: ``name_or_path`` is neither a built-in name nor an existing file.
+    """
     if isinstance(name_or_path, str) and name_or_path in LAWS:
         return builtin_device(name_or_path, **kwargs)
-    text = str(name_or_path)
-    looks_like_file = "/" in text or text.endswith((".lib", ".cir", ".sp", ".subckt", ".inc"))
-    if isinstance(name_or_path, Path) or looks_like_file:
-        return load_subckt_device(Path(name_or_path), **kwargs)
-    raise ValueError(f"unknown device {text!r}: built-in devices are {sorted(LAWS)}, or give "
-                     "the path of a .subckt file")
+    path = Path(name_or_path)
+    if path.is_file():
+        return load_subckt_device(path, **kwargs)
+    resolved = path.resolve()
+    if resolved.is_dir():
+        missing = f"{resolved} is a folder, not a file"
+    else:
+        missing = f"no file {resolved} exists"
+    raise ValueError(
+        f"unknown device {str(name_or_path)!r}: it is not one of the built-in devices "
+        f"({', '.join(sorted(LAWS))}), and {missing}; give a built-in name, or the path of a "
+        "file that contains a two-pin .subckt")
+
+
+class InstanceParamProblem(NamedTuple):
+    """An invalid instance parameter of a built-in device subcircuit, with its fix."""
+
+    message: str
+    fix: str
+
+
+@functools.cache
+def _builtin_subckt_law_map() -> dict[str, str]:
+    laws = {}
+    for name in LAWS:
+        path = device_models_dir() / f"{name}.lib"
+        laws[_single_header(path.read_text(), path).name] = name
+    return laws
+
+
+def builtin_subckt_laws() -> dict[str, str]:
+    """Return the law name of each built-in device subcircuit, keyed by subcircuit name.
+
+    For example ``sc_sinh`` maps to ``sinh``. The subcircuit names are read from
+    the built-in device files once per process.
+    """
+    return dict(_builtin_subckt_law_map())
+
+
+def check_builtin_instance_param(subckt_name: str, param: str,
+                                 value: float) -> InstanceParamProblem | None:
+    """Check one instance parameter of a built-in device subcircuit, such as ``v0`` of ``sc_sinh``.
+
+    Args:
+        subckt_name: subcircuit name in lower case, such as ``sc_sinh``.
+        param: parameter name in lower case: ``g`` (S), ``vref`` (V), or a law
+            parameter under its subcircuit name: ``n`` (1), ``v0`` (V), ``deps`` (F)
+            or ``tkel`` (K).
+        value: the parameter value in the unit above.
+
+    Returns:
+        What is wrong and how to fix it, or ``None`` when the value is valid, when
+        ``subckt_name`` is not a built-in device or when the device has no parameter
+        ``param``. Law parameters are checked by :meth:`DeviceLaw.check_params`,
+        and ``vref`` by the rule of ``builtin_device(v_ref=...)``.
+    """
+    law_name = _builtin_subckt_law_map().get(subckt_name)
+    if law_name is None:
+        return None
+    if param == "g":
+        if value > 0:
+            return None
+        return InstanceParamProblem(
+            f"conductance g={value:g} S is invalid: a device needs g > 0 S",
+            "set g to the device's conductance in S, such as 1e-4; for a device that should "
+            "carry little current, use a small positive conductance (G_off)")
+    if param == "vref":
+        try:
+            _check_v_ref(value)
+        except ValueError:
+            return InstanceParamProblem(f"read voltage vref={value:g} V is invalid: it must be > 0 V",
+                                        "give a positive read voltage in V, such as 0.25")
+        return None
+    return _law_param_problem(law_name, param, float(value))
+
+
+# A crossbar netlist repeats a few law parameter values on every device, so the
+# checks are cached.
+@functools.lru_cache(maxsize=4096)
+def _law_param_problem(law_name: str, param: str, value: float) -> InstanceParamProblem | None:
+    law = LAWS[law_name]
+    law_keys = {subckt_key: law_key for law_key, subckt_key in _SUBCKT_PARAM_NAMES[law_name].items()}
+    law_key = law_keys.get(param)
+    if law_key is None:
+        return None
+    try:
+        law.check_params({law_key: value})
+    except ValueError:
+        lower, inclusive = law.bounds.get(law_key, (None, True))
+        if lower is None:
+            rule = "it must be finite"
+        else:
+            rule = f"it must be {'>=' if inclusive else '>'} {lower:g}"
+        return InstanceParamProblem(f"{param}={value:g} is invalid for the {law_name} law: {rule}",
+                                    law.fixes.get(law_key, "give a value in the valid range"))
+    return None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 
+from spicecross.devices.library import InstanceParamProblem, builtin_subckt_laws, check_builtin_instance_param
 from spicecross.netlist.parse import GROUND_NODES, Card, Element, Netlist, Subckt
+from spicecross.units import parse_value
 
 # Canonical name of the ground node: ngspice turns "gnd" into "0".
 GROUND = "0"
@@ -30,6 +32,17 @@ _EXPRESSION_CARDS = frozenset({".param", ".func", ".meas", ".measure", ".if",
 # A value with a bare m/M scale suffix: milli in SPICE, not mega.
 _MILLI_SUFFIX = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?m(?!eg|il)",
                            re.IGNORECASE)
+
+# Parameter values of X instances. ngspice 39 evaluates them as .param
+# expressions, so a bare name or an unbraced expression such as 2*gval is valid.
+_NAME_VALUE = re.compile(r"^[a-z_]\w*$", re.IGNORECASE)
+_NUMBER_START = re.compile(r"^(?:\d|\.\d)")
+# ngspice 39 reads 0x10 as 16.
+_HEX_VALUE = re.compile(r"^0x[0-9a-f]", re.IGNORECASE)
+# An operator or bracket, but not the sign of an exponent such as e-4.
+_OPERATOR = re.compile(r"[-+*/^%()<>=!?:&|](?<![eE][-+])")
+# A number with its scale suffix in place of the decimal point, such as 1u5 for 1.5u.
+_SUFFIX_AS_POINT = re.compile(r"^([+-]?\d+)(meg|[tgkmunpf])(\d+)$", re.IGNORECASE)
 
 # Findings of one code beyond this count are merged into one summary finding.
 MAX_FINDINGS_PER_CODE = 20
@@ -133,6 +146,7 @@ def lint_netlist(netlist: Netlist, *,
     findings: list[Finding] = []
     findings += _check_midline_star(netlist)
     findings += _check_resistor_values(netlist, cards_by_line)
+    findings += _check_instance_params(netlist, cards_by_line, dict(library or {}))
     findings += _check_names(netlist)
     findings += _check_expressions(netlist, cards_by_line)
     findings += _check_connectivity(netlist, dict(library or {}))
@@ -260,6 +274,133 @@ def _check_resistor_values(netlist: Netlist, cards_by_line: dict[int, Card]) -> 
                 f"if you mean {number} MΩ write {number}meg or {number}e6; if you mean "
                 f"{number} mΩ write {number}e-3"))
     return findings
+
+
+# ---------------------------------------------------------------------------
+# Parameter values of X instances
+
+
+def _check_instance_params(netlist: Netlist, cards_by_line: dict[int, Card],
+                           library: dict[str, Subckt]) -> list[Finding]:
+    """Find X-instance parameter values that are not numbers, and out-of-range values of built-in devices."""
+    defined = _defined_names(netlist)
+    for subckt in library.values():
+        defined.update(subckt.params)
+    # NOTE: lint_netlist receives the subcircuits of included files but not
+    # their .param cards, so bare names are not checked in a netlist with includes.
+    check_names = not netlist.includes
+    builtin = builtin_subckt_laws()
+    findings = []
+    for element in netlist.all_elements():
+        if element.kind != "x":
+            continue
+        card = cards_by_line.get(element.line)
+        for key, text in element.params.items():
+            kind, value, name = _read_instance_value(text)
+            if kind == "malformed" or (kind == "name" and check_names
+                                       and name.lower() not in defined):
+                line, column = _locate_assignment(card, key, text)
+                findings.append(_not_number_finding(element, key, text, name,
+                                                    line or element.line, column))
+            elif kind == "number" and element.model in builtin:
+                problem = check_builtin_instance_param(element.model, key, value)
+                if problem is not None:
+                    line, column = _locate_assignment(card, key, text)
+                    findings.append(_device_range_finding(element, problem, key, value,
+                                                          line or element.line, column))
+    return findings
+
+
+def _read_instance_value(text: str) -> tuple[str, float | None, str | None]:
+    """Classify an X-instance parameter value as ngspice 39 reads it.
+
+    Returns ``(kind, number, name)``, where ``kind`` is one of:
+
+    - ``"number"``: a SPICE number, whose float is ``number``.
+    - ``"name"``: a bare parameter name with an optional sign, given in ``name``.
+    - ``"malformed"``: an empty value, or one that starts as a number but is not one.
+    - ``"expression"``: anything else, which ngspice evaluates as an expression
+      and which is not checked here.
+
+    ngspice evaluates a value in double quotes as if the quotes were absent.
+    """
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1].strip()
+    if not text:
+        return "malformed", None, None
+    if text[0] in "{'":
+        return "expression", None, None
+    try:
+        return "number", parse_value(text), None
+    except ValueError:
+        pass
+    body = text[1:] if text[0] in "+-" else text
+    if _NAME_VALUE.match(body):
+        return "name", None, body
+    if _NUMBER_START.match(body) and not _HEX_VALUE.match(body) and not _OPERATOR.search(body):
+        return "malformed", None, None
+    return "expression", None, None
+
+
+def _locate_assignment(card: Card | None, key: str, text: str) -> tuple[int | None, int | None]:
+    """Return the line and column of the value in ``key=text``, or of ``key`` when the value is empty."""
+    if card is None:
+        return None, None
+    pattern = re.compile(r"(?<![^\s,])(" + re.escape(key) + r")\s*=\s*(" + re.escape(text)
+                         + r")(?![^\s,])", re.IGNORECASE)
+    group = 2 if text else 1
+    for segment in card.segments:
+        match = pattern.search(segment.text)
+        if match is not None:
+            return segment.line, segment.column + match.start(group)
+    # The '=' and the value are on different physical lines.
+    return _locate(card, re.compile(r"(?<![^\s,=])" + re.escape(text) + r"(?![^\s,])"))
+
+
+def _not_number_finding(element: Element, key: str, text: str, name: str | None,
+                        line: int, column: int | None) -> Finding:
+    where = f" in subcircuit {element.subckt}" if element.subckt else ""
+    subject = f"parameter {key}={text} of instance {element.raw_name}{where}"
+    if not text:
+        return Finding(
+            "param-not-number", "error", line, column,
+            f"parameter {key} of instance {element.raw_name}{where} has no value after "
+            "'=', so it is not a number.",
+            f"write a number after '=', such as {key}=1e-4, or remove '{key}=' to use "
+            "the subcircuit's default")
+    if name is not None:
+        return Finding(
+            "param-not-number", "error", line, column,
+            f"{subject} is not a number, and no .param defines {name}, so ngspice 39 "
+            f"stops with \"Undefined parameter [{name.lower()}]\".",
+            f"write a number in SPICE syntax, such as 1e-4 or 100u, or define {name} "
+            f"with '.param {name}=VALUE'")
+    fix = "write a number in SPICE syntax, such as 1e-4 or 100u"
+    match = _SUFFIX_AS_POINT.match(text.strip('"'))
+    if match is not None:
+        whole, suffix, fraction = match.groups()
+        fix = (f"write {whole}.{fraction}{suffix} if that is the value you mean: "
+               f"ngspice 39 does not read a scale suffix in place of the decimal point")
+    return Finding(
+        "param-not-number", "error", line, column,
+        f"{subject} is not a number: a SPICE number is digits with an optional "
+        "exponent and scale suffix, such as 1.5e-6 or 1.5u, and ngspice 39 stops with "
+        "\"Formula() error\".",
+        fix)
+
+
+def _device_range_finding(element: Element, problem: InstanceParamProblem, key: str,
+                          value: float, line: int, column: int | None) -> Finding:
+    where = f" in subcircuit {element.subckt}" if element.subckt else ""
+    message = (f"in instance {element.raw_name}{where} of built-in device {element.model}, "
+               f"{problem.message}.")
+    # Every built-in device file computes a current proportional to g.
+    if key == "g" and value == 0:
+        message += " ngspice 39 runs it without an error, and the device carries no current."
+    elif key == "g":
+        message += (" ngspice 39 runs it without an error, and the device's current flows "
+                    "against the applied voltage.")
+    return Finding("device-param-range", "error", line, column, message, problem.fix)
 
 
 # ---------------------------------------------------------------------------
