@@ -181,3 +181,38 @@ def test_non_model_file_raises(tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
     with pytest.raises(ModelConfigError, match="something-else"):
         load_model(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("name, content, description", [
+    ("report.json", b'{"config": {"levels": []}}\n', "starts like a JSON file"),
+    ("random.pt", np.random.default_rng(0).bytes(4096), "damaged or truncated"),
+    ("empty.pt", b"", "it is empty"),
+])
+def test_unreadable_model_file_raises(tmp_path, name, content, description):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ModelConfigError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert f"{path} is not a spicecross model file" in message
+    assert description in message
+    assert "models/*.pt" in message
+    assert "weights_only" not in message
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_truncated_model_file_raises(tmp_path):
+    crossbar = CrossbarConfig(device=N_OF_G)
+    surrogate = DeviceOnlySurrogate(crossbar.device.fitted_law(0.25))
+    model = CrossbarMLP(NetworkConfig((6, 4, 3)), crossbar, surrogate)
+    whole = save_model(model, tmp_path / "whole.pt").read_bytes()
+    path = tmp_path / "truncated.pt"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ModelConfigError, match="damaged or truncated"):
+        load_model(path)
+
+
+def test_model_path_is_folder_raises(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder, not a model file"):
+        load_model(tmp_path)

@@ -134,6 +134,19 @@ def test_validate_cli_rejects_non_model(tmp_path, capsys):
     assert "not a spicecross model file" in capsys.readouterr().err
 
 
+def test_validate_cli_rejects_report_json(tmp_path, capsys):
+    from spicecross.cli.main import main
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"config": {}, "networks": []}))
+    assert main(["validate", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert f"{report} is not a spicecross model file" in err
+    assert "JSON" in err
+    assert "models/*.pt" in err
+    assert "weights_only" not in err
+
+
 def test_nrmse_and_tops_definitions():
     assert nrmse([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert nrmse([1.1, 2.2], [1.0, 2.0]) == pytest.approx(0.1)

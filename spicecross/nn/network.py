@@ -205,19 +205,32 @@ def load_model(path: str | Path, *, expected: dict | None = None) -> LoadedModel
 
     Raises:
         FileNotFoundError: no such file.
+        IsADirectoryError: ``path`` is a folder.
+        OSError: the file cannot be read, for example for lack of permission.
         ModelConfigError: not a spicecross model, or saved with another network or
             crossbar configuration than ``expected``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder, not a model file: give one of the .pt files in the models "
+            "folder of a report folder"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found")
+    with path.open("rb") as handle:  # raises OSError if the file cannot be read at all
+        start = handle.read(64)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a non-model file
+    except Exception as exc:  # torch raises several types, OSError included, for a non-model file
+        # torch's own message advises weights_only=False, which is unsafe for files from other
+        # people, so only the type of its error is kept and the chained exception is dropped.
         raise ModelConfigError(
-            f"{path} is not a spicecross model file ({type(exc).__name__}: {exc}); "
-            "give a .pt file written by 'spicecross run' or save_model()"
-        ) from exc
+            f"{path} is not a spicecross model file: torch.load could not read it "
+            f"({type(exc).__name__}), and {_describe_file_start(start)}. Give a model .pt "
+            "file written by spicecross, such as one of the models/*.pt files in a report folder "
+            "of 'spicecross run', or a file written by save_model()"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelConfigError(
@@ -245,6 +258,15 @@ def load_model(path: str | Path, *, expected: dict | None = None) -> LoadedModel
             f"{path}: the stored weights do not fit the stored configuration ({exc})"
         ) from exc
     return LoadedModel(model, config, payload.get("metadata", {}))
+
+
+def _describe_file_start(start: bytes) -> str:
+    """Return a guess, from its first bytes, at what a file that torch.load cannot read is."""
+    if not start:
+        return "it is empty"
+    if start.lstrip()[:1] in (b"{", b"["):
+        return "it starts like a JSON file, such as a report.json"
+    return "it may be a file of another kind, or a damaged or truncated model file"
 
 
 def _differences(want: dict, have: dict, prefix: str = "") -> list[str]:

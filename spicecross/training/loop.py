@@ -168,6 +168,12 @@ def _load_training_state(folder: Path, model, kind, config, checkpoint) -> dict 
         return None
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged or foreign file: start again rather than fail the run
+        # Only the type is logged because torch's message advises the unsafe weights_only=False.
+        logger.warning("ignoring the training state %s because torch.load could not read it (%s): "
+                       "training starts from epoch 1", state_file, type(exc).__name__)
+        return None
+    try:
         saved = load_model(folder / str(state["model_file"]), expected=model.config())
         best = None
         if state.get("best_epoch"):
