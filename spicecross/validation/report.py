@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from spicecross.netlist.writer import write_text_atomic
+from spicecross.validation.metrics import nrmse
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +57,19 @@ def format_table(report: dict) -> str:
 
 
 def _save_figure(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    """Save ``fig`` as PNG to ``path`` through a temporary file and a rename.
+
+    The temporary file is created with mode 0o666, which the umask reduces, so the figure
+    gets the same mode as the JSON and text files of the folder (0o644 under a umask of 0o022).
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.png")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -153,30 +160,55 @@ def plot_training_curves(report: dict, path: Path) -> None:
 
 
 def plot_parity(report: dict, path: Path) -> None:
-    """Plot surrogate against ngspice layer outputs on the test examples, for every network."""
+    """Plot surrogate against ngspice layer outputs on the test examples, one panel per level.
+
+    Each level gets its own panel and axis range, because the levels' output ranges differ
+    and their points would otherwise cover each other. Within a panel, the standard and
+    aware trainings are drawn with open markers of different shapes.
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.2, 5.2))
-    low, high = 0.0, 0.0
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, level in enumerate(lvl["name"] for lvl in report["config"]["levels"]):
-        spice, surrogate = [], []
-        for net in (n for n in report["networks"] if n["level"] == level):
-            for layer in net["test"]["parity"]:
-                spice += layer["spice"]
-                surrogate += layer["surrogate"]
-        if not spice:
-            continue
-        low, high = min(low, *spice, *surrogate), max(high, *spice, *surrogate)
-        ax.scatter(spice, surrogate, s=4, alpha=0.4, color=colors[k % len(colors)], label=f"level {level}")
-    ax.plot([low, high], [low, high], color="black", linewidth=0.8)
-    ax.set_xlabel("layer output y, ngspice")
-    ax.set_ylabel("layer output y, surrogate (on ngspice's inputs)")
-    ax.set_title("surrogate against ngspice")
-    ax.legend(fontsize=8, markerscale=3)
-    ax.grid(True, alpha=0.3)
+    levels = [lvl["name"] for lvl in report["config"]["levels"]]
+    points = {level: _parity_points(report, level) for level in levels}
+    panel_levels = [level for level in levels if points[level]] or levels[:1]
+    fig, axes = plt.subplots(1, len(panel_levels), figsize=(4.4 * len(panel_levels), 4.6), squeeze=False)
+    for ax, level in zip(axes[0], panel_levels, strict=True):
+        spice_all, surrogate_all = [], []
+        for kind, (spice, surrogate) in points[level].items():
+            color, marker = KIND_STYLE.get(kind, ("tab:gray", "^"))
+            ax.scatter(spice, surrogate, s=14, marker=marker, facecolors="none", edgecolors=color,
+                       linewidths=0.7, alpha=0.6, label=kind, zorder=2)
+            spice_all += spice
+            surrogate_all += surrogate
+        if spice_all:
+            low, high = min(*spice_all, *surrogate_all), max(*spice_all, *surrogate_all)
+            ax.plot([low, high], [low, high], color="gray", linewidth=0.8, label="surrogate = ngspice",
+                    zorder=1)
+            error = nrmse(surrogate_all, spice_all)
+            ax.text(0.97, 0.03, f"NRMSE of these points {error:.1e}", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=8)
+            ax.legend(fontsize=8, loc="upper left", markerscale=1.5)
+        else:
+            ax.text(0.5, 0.5, "no test outputs in the report", transform=ax.transAxes, ha="center")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"level {level}")
+        ax.set_xlabel("layer output y, ngspice")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("layer output y, surrogate (on ngspice's inputs)")
+    fig.suptitle("surrogate against ngspice, test examples")
     _save_figure(fig, path)
     plt.close(fig)
+
+
+def _parity_points(report: dict, level: str) -> dict[str, tuple[list[float], list[float]]]:
+    """Return {training kind: (ngspice outputs, surrogate outputs)} of every network of ``level``."""
+    points: dict[str, tuple[list[float], list[float]]] = {}
+    for net in (n for n in report["networks"] if n["level"] == level):
+        spice, surrogate = points.setdefault(net["kind"], ([], []))
+        for layer in net["test"]["parity"]:
+            spice += layer["spice"]
+            surrogate += layer["surrogate"]
+    return {kind: pair for kind, pair in points.items() if pair[0]}
 
 
 def write_report(report: dict, folder: str | Path) -> Path:
