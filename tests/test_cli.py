@@ -175,17 +175,37 @@ def test_solve_foreign_netlist_explains(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("1,2\n3\n", "same count on every row"),
-    ("a,b\n1,2\n", "no header line"),
-    ("", "not a valid CSV"),
+    ("1,2\n3\n", "line 2 has 1 value but line 1, the first line of numbers, has 2 values"),
+    ("a,b\n1,2\n", "line 1, column 1 is 'a', which is not a number"),
+    ("1,2\n3,abc\n", "line 2, column 2 is 'abc', which is not a number. Replace it with a number."),
+    ("", "it contains no numbers"),
 ])
 def test_bad_csv_names_file(tmp_path, content, message):
     (tmp_path / "g.csv").write_text(content)
     out = run_cli("netlist", "generate", "-g", str(tmp_path / "g.csv"), "-o", str(tmp_path / "x.cir"))
     assert out.returncode == 2
-    assert "g.csv is not a valid CSV matrix" in out.stderr
+    assert "g.csv is not a valid CSV matrix because" in out.stderr
     assert message in out.stderr
+    assert "usecols" not in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_bad_csv_voltages_names_line(tmp_path, capsys):
+    (tmp_path / "v.csv").write_text("# inputs\n0.1,0.2\n0.3\n")
+    assert main(["netlist", "generate", "--rows", "2", "--cols", "2", "-v", str(tmp_path / "v.csv"),
+                 "-o", str(tmp_path / "x.cir")]) == 2
+    err = capsys.readouterr().err
+    assert "v.csv is not a valid CSV matrix because line 3 has 1 value" in err
+    assert "line 2, the first line of numbers, has 2 values" in err
+
+
+def test_bad_csv_param_names_line(tmp_path):
+    (tmp_path / "n.csv").write_text("2.5,2.5\n2.5,x\n")
+    out = run_cli("netlist", "generate", "--rows", "2", "--cols", "2", "--param", f"n={tmp_path / 'n.csv'}",
+                  "-o", str(tmp_path / "x.cir"))
+    assert out.returncode == 2
+    assert "n.csv is not a valid CSV matrix because line 2, column 2 is 'x'" in out.stderr
+    assert "_parse_param" not in out.stderr
 
 
 def test_output_is_directory_no_traceback(tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import spicecross
+from spicecross.csvmatrix import load_csv_matrix
 from spicecross.errors import SpicecrossError
 
 logger = logging.getLogger("spicecross")
@@ -42,7 +43,11 @@ def _parse_param(text: str) -> tuple[str, object]:
     except ValueError:
         path = Path(value)
         if path.suffix in (".npy", ".csv") and path.exists():
-            return key.strip(), load_matrix(path)
+            try:
+                return key.strip(), load_matrix(path)
+            except (ValueError, OSError) as exc:
+                # argparse would replace a ValueError's message with "invalid _parse_param value".
+                raise argparse.ArgumentTypeError(str(exc)) from None
         raise argparse.ArgumentTypeError(
             f"--param {text!r}: {value!r} is not a number or an existing .npy/.csv file") from None
 
@@ -55,13 +60,7 @@ def load_matrix(path: str | Path) -> np.ndarray:
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False)
     if path.suffix == ".csv":
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # numpy warns, rather than raises, on an empty file
-                return np.loadtxt(path, delimiter=",", ndmin=2)
-        except (ValueError, UserWarning) as exc:
-            raise ValueError(f"{path} is not a valid CSV matrix ({exc}): write one row per line, numbers "
-                             "separated by commas, the same count on every row, and no header line") from None
+        return load_csv_matrix(path)
     raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .npy or .csv")
 
 

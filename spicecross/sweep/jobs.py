@@ -141,7 +141,9 @@ def load_inputs(path: Path, rows: int) -> np.ndarray:
     if path.suffix == ".npy":
         values = np.load(path, allow_pickle=False)
     else:
-        values = np.loadtxt(path, delimiter=",", ndmin=2)
+        from spicecross.csvmatrix import load_csv_matrix
+
+        values = load_csv_matrix(path)
     values = np.asarray(values, dtype=float)
     if values.ndim != 2 or values.shape[1] != rows or values.shape[0] < 1:
         raise ValueError(f"input file {path} has shape {values.shape}, expected (n, {rows}): one "
