@@ -34,6 +34,13 @@ def assert_close(actual, expected, rtol, atol):
     assert not bad.any(), f"{bad.sum()} entries differ; worst {np.max(np.abs(actual - expected)):.3e}"
 
 
+def _ngspice_and_exact(spec, v, mode):
+    """Return the ngspice result (in ``mode``, one worker) and the exact result of ``spec`` at ``v``."""
+    with NgspiceRunner(1, mode=mode) as runner:
+        spice = solve(spec, v, engine="ngspice", runner=runner)
+    return spice, solve_exact(spec, v)
+
+
 @pytest.mark.parametrize("name, params", DEVICES)
 def test_device_subckt_matches_python(name, params, ngspice_runner):
     device = builtin_device(name, **params)
@@ -57,9 +64,7 @@ def test_crossbar_ngspice_matches_exact(name, params, mode):
     spec = CrossbarSpec(g, device=builtin_device(name, **params), r_word=2.0, r_bit=3.0, r_source=10.0,
                         r_sense=5.0)
     v = RNG.uniform(-0.5, 0.5, (4, 6))
-    with NgspiceRunner(1, mode=mode) as runner:
-        spice = solve(spec, v, engine="ngspice", runner=runner)
-    exact = solve_exact(spec, v)
+    spice, exact = _ngspice_and_exact(spec, v, mode)
     assert_close(spice.currents, exact.currents, rtol=1e-9, atol=1e-15)
     assert_close(spice.wl_voltages, exact.wl_voltages, rtol=1e-9, atol=1e-12)
     assert_close(spice.bl_voltages, exact.bl_voltages, rtol=1e-9, atol=1e-12)
@@ -91,9 +96,7 @@ def test_both_ends_joined_by_ideal_word_line(mode):
         text = format_crossbar_netlist(spec, v).text
         assert "bdrv_r0_e " not in text
         assert "bdrv_r3_e " in text
-        with NgspiceRunner(1, mode=mode) as runner:
-            spice = solve(spec, v, engine="ngspice", runner=runner)
-        exact = solve_exact(spec, v)
+        spice, exact = _ngspice_and_exact(spec, v, mode)
         assert_close(spice.currents, exact.currents, rtol=1e-9, atol=1e-15)
         assert_close(spice.driver_currents, exact.driver_currents, rtol=1e-9, atol=1e-15)
         assert_close(spice.power, exact.power, rtol=1e-9, atol=1e-18)
