@@ -2,8 +2,10 @@
 
 ngspice scales a number by a suffix letter, case-insensitively: ``f`` 1e-15,
 ``p`` 1e-12, ``n`` 1e-9, ``u`` 1e-6, ``m`` 1e-3 (milli, not mega), ``k`` 1e3,
-``meg`` 1e6, ``g`` 1e9, ``t`` 1e12, plus ``mil`` (25.4e-6). Letters after the
-suffix, such as a unit (``10kOhm``), are ignored. spicecross writes numbers as
+``meg`` 1e6, ``g`` 1e9, ``t`` 1e12, plus ``mil`` (25.4e-6). ngspice 44 also reads
+``a`` as atto (1e-18), which ngspice 39 ignores; this module follows ngspice 44,
+and the netlist lint warns about the suffix. Letters after the suffix, such as a
+unit (``10kOhm``), are ignored. spicecross writes numbers as
 plain exponent floats, so a value it writes never depends on these rules.
 """
 

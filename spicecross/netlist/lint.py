@@ -146,6 +146,7 @@ def lint_netlist(netlist: Netlist, *,
     findings: list[Finding] = []
     findings += _check_midline_star(netlist)
     findings += _check_resistor_values(netlist, cards_by_line)
+    findings += _check_atto_suffix(netlist, cards_by_line)
     findings += _check_instance_params(netlist, cards_by_line, dict(library or {}))
     findings += _check_names(netlist)
     findings += _check_expressions(netlist, cards_by_line)
@@ -273,6 +274,32 @@ def _check_resistor_values(netlist: Netlist, cards_by_line: dict[int, Card]) -> 
                 "SPICE reads m and M as milli, not mega.",
                 f"if you mean {number} MΩ write {number}meg or {number}e6; if you mean "
                 f"{number} mΩ write {number}e-3"))
+    return findings
+
+
+_ATTO_SUFFIX = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)a[a-z]*$", re.IGNORECASE)
+
+
+def _check_atto_suffix(netlist: Netlist, cards_by_line: dict[int, Card]) -> list[Finding]:
+    """Find values with the suffix ``a``, which ngspice 44 reads as atto and ngspice 39 ignores."""
+    findings = []
+    for element in netlist.all_elements():
+        values = [("value", element.value_text)] if element.value_text else []
+        values += list(element.params.items()) if element.kind == "x" else []
+        for key, text in values:
+            match = _ATTO_SUFFIX.match(str(text).strip())
+            if match is None:
+                continue
+            number = match.group(1)
+            token = re.compile(r"(?<![\w.])" + re.escape(str(text).strip()) + r"(?![\w.])")
+            line, column = _locate(cards_by_line.get(element.line), token)
+            subject = f"{element.name} {key}" if key != "value" else f"the value of {element.name}"
+            findings.append(Finding(
+                "atto-suffix", "warning", line, column,
+                f"{subject} is {text!r}: ngspice 44 reads the suffix a as atto (1e-18), but "
+                "ngspice 39 ignores it, so the value differs by 1e18 between versions.",
+                f"write {float(number) * 1e-18:.6g} if you mean atto, or {number} "
+                "without the suffix"))
     return findings
 
 
