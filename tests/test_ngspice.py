@@ -144,6 +144,19 @@ def test_solve_file_both_engines(tmp_path, ngspice_runner):
     assert_close(a.currents, b.currents, rtol=1e-9, atol=1e-15)
 
 
+def test_edited_netlist_with_lint_errors_is_not_run(tmp_path):
+    spec = CrossbarSpec(np.full((2, 2), 1e-4))
+    path, _ = write_crossbar_netlist(tmp_path / "x.cir", format_crossbar_netlist(spec, [[0.1, 0.2]]))
+    text = path.read_text()
+    path.write_text(text.replace("g=1e-04", "g=-2e-04", 1))
+    with pytest.raises(ValueError) as info:
+        solve_file(path, engine="ngspice")
+    message = str(info.value)
+    assert "1 lint error(s)" in message
+    assert "device-param-range" in message
+    assert "spicecross netlist inspect" in message
+
+
 def test_bad_netlist_reports_output(ngspice_runner):
     text = "bad\nv1 a 0 1\nx1 a 0 no_such_model\n.op\n.end\n"
     with pytest.raises(SimulationError) as info:

@@ -214,6 +214,17 @@ def solve_file(path: str | Path, *, engine: str = "ngspice", runner: NgspiceRunn
         raise ValueError(f"{path} has no '{HEADER_MARKER.strip()}' header line, so it is not a crossbar "
                          "netlist written by spicecross; run other netlists with 'ngspice -b' and "
                          "inspect them with 'spicecross netlist inspect'")
+    # An edited file may carry errors that make ngspice fail with an unclear message
+    # (a voltage loop) or compute a wrong value (a device with g <= 0): lint it first.
+    from spicecross.netlist.inspect import inspect_netlist
+
+    errors = inspect_netlist(path, allow_unsafe=allow_unsafe, allowed_dirs=(device_models_dir(),)).errors
+    if errors:
+        listed = "\n  ".join(finding.format() for finding in errors[:5])
+        more = f"\n  … and {len(errors) - 5} more" if len(errors) > 5 else ""
+        raise ValueError(f"{path} has {len(errors)} lint error(s), so ngspice would fail or compute a wrong "
+                         f"value:\n  {listed}{more}\nFix them, or regenerate the netlist; "
+                         f"'spicecross netlist inspect {path}' lists every finding")
     reason = "has no sidecar JSON" if matches is None else "was edited after it was generated"
     warnings.warn(f"{path} {reason}: reporting currents and driver power from the run only",
                   stacklevel=2)
