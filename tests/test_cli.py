@@ -230,3 +230,22 @@ def test_solve_tile_index_adds_columns(tmp_path, capsys):
     currents = np.array([vec["currents_a"] for vec in data["vectors"]])
     np.testing.assert_allclose(currents, v @ g, rtol=1e-12)
     assert data["info"]["tiles"] == 6
+
+
+def test_closed_output_pipe_is_quiet(tmp_path):
+    # As in 'spicecross ... | head': the reader closes the pipe before the output is written.
+    process = subprocess.Popen([*SCRIPT, "example"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=tmp_path)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 141
+    assert stderr == ""
+
+
+def test_inspect_tile_index_names_the_fix(tmp_path, capsys):
+    assert main(["netlist", "generate", "--rows", "6", "--cols", "6", "--tile-rows", "3",
+                 "--tile-cols", "3", "-o", str(tmp_path / "t.cir")]) == 0
+    capsys.readouterr()
+    assert main(["netlist", "inspect", str(tmp_path / "t.tiles.json")]) == 2
+    assert "is a tile index" in capsys.readouterr().err

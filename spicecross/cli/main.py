@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -186,6 +187,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise FileNotFoundError(f"netlist {path} not found")
+    if path.name.endswith(".tiles.json"):
+        raise ValueError(f"{path} is a tile index written by 'netlist generate', not a netlist: "
+                         "inspect each tile's .cir file that it lists")
     report = inspect_netlist(path, allowed_dirs=(device_models_dir(),))
     print(json.dumps(report.to_dict(), indent=1) if args.json else report.format_text())
     errors = [f for f in report.to_dict().get("findings", []) if f.get("severity") == "error"]
@@ -286,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader of the output (such as 'head') has closed it: stop without a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # the shell's status for SIGPIPE
     except (SpicecrossError, ValueError, TypeError, OSError) as exc:
         print(f"spicecross: error: {exc}", file=sys.stderr)
         return 2

@@ -148,7 +148,7 @@ class NgspiceRunner:
         try:
             return future.result(timeout=self.timeout)
         except cf.TimeoutError:
-            logger.warning("ngspice run exceeded %.0f s; killing the worker pool", self.timeout)
+            logger.warning("ngspice run exceeded %g s; killing the worker pool", self.timeout)
             self._reset()
             raise SimulationError(f"ngspice timed out after {self.timeout:g} s: raise the limit (--timeout "
                                   "on the command line, timeout= in Python), solve a smaller tile, or check "
