@@ -659,3 +659,11 @@ def test_atto_suffix_differs_between_versions(tmp_path):
     if expected is None:
         pytest.skip(f"no recorded reading of the suffix a for ngspice {major}")
     assert current == pytest.approx(expected, rel=1e-6, abs=0.0)
+
+
+def test_g_from_param_is_range_checked():
+    instance = "xd_r0_c0 wl 0 sc_sinh g=gneg v0=1.5e-01 vref=2.5e-01"
+    text = _device_netlist(SINH_SUBCKT, instance) + ".param gneg=-1e-4\n"
+    findings = _only(_lint(text), "device-param-range")
+    assert len(findings) == 1
+    assert "g > 0 S" in findings[0].message

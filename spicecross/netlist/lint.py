@@ -317,6 +317,9 @@ def _check_instance_params(netlist: Netlist, cards_by_line: dict[int, Card],
     # their .param cards, so bare names are not checked in a netlist with includes.
     check_names = not netlist.includes
     builtin = builtin_subckt_laws()
+    # Top-level .param names whose value is a plain number, so that g=gneg is range-checked too.
+    numbers = {param.name.lower(): param.value for param in netlist.params
+               if param.subckt is None and param.value is not None}
     findings = []
     for element in netlist.all_elements():
         if element.kind != "x":
@@ -329,7 +332,10 @@ def _check_instance_params(netlist: Netlist, cards_by_line: dict[int, Card],
                 line, column = _locate_assignment(card, key, text)
                 findings.append(_not_number_finding(element, key, text, name,
                                                     line or element.line, column))
-            elif kind == "number" and element.model in builtin:
+            elif element.model in builtin and (kind == "number" or (kind == "name" and
+                                                                   name.lower() in numbers)):
+                if kind == "name":
+                    value = numbers[name.lower()]
                 problem = check_builtin_instance_param(element.model, key, value)
                 if problem is not None:
                     line, column = _locate_assignment(card, key, text)
