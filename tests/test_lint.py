@@ -667,3 +667,9 @@ def test_g_from_param_is_range_checked():
     findings = _only(_lint(text), "device-param-range")
     assert len(findings) == 1
     assert "g > 0 S" in findings[0].message
+
+
+def test_param_comma_warned():
+    findings = _only(_lint("t\n.param g0=1e-4, g1=2e-4\n.param g2={max(g0, g1)}\nV1 a 0 1\n"
+                           "R1 a 0 {1/g2}\n"), "param-comma")
+    assert [(finding.line, finding.column) for finding in findings] == [(2, 15)]

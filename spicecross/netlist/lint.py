@@ -147,6 +147,7 @@ def lint_netlist(netlist: Netlist, *,
     findings += _check_midline_star(netlist)
     findings += _check_resistor_values(netlist, cards_by_line)
     findings += _check_atto_suffix(netlist, cards_by_line)
+    findings += _check_param_commas(netlist)
     findings += _check_instance_params(netlist, cards_by_line, dict(library or {}))
     findings += _check_names(netlist)
     findings += _check_expressions(netlist, cards_by_line)
@@ -274,6 +275,41 @@ def _check_resistor_values(netlist: Netlist, cards_by_line: dict[int, Card]) -> 
                 "SPICE reads m and M as milli, not mega.",
                 f"if you mean {number} MΩ write {number}meg or {number}e6; if you mean "
                 f"{number} mΩ write {number}e-3"))
+    return findings
+
+
+def _top_level_commas(text: str) -> list[int]:
+    """Return the positions of commas in ``text`` outside braces, parentheses and quotes."""
+    positions, depth, quote = [], 0, None
+    for index, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "{(":
+            depth += 1
+        elif char in "})":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            positions.append(index)
+    return positions
+
+
+def _check_param_commas(netlist: Netlist) -> list[Finding]:
+    """Find .param cards with commas between assignments, on which ngspice 39 hangs."""
+    findings = []
+    for card in netlist.cards:
+        if card.keyword != ".param":
+            continue
+        for segment in card.segments:
+            commas = _top_level_commas(segment.text)
+            if commas:
+                findings.append(Finding(
+                    "param-comma", "warning", segment.line, segment.column + commas[0],
+                    "a comma separates the assignments of this .param card: ngspice 39.3 "
+                    "hangs on such a card until its time limit (ngspice 44.2 reads it).",
+                    "separate the assignments with spaces, such as '.param g0=1e-4 g1=2e-4'"))
+                break
     return findings
 
 
