@@ -212,30 +212,39 @@ def _check_midline_star(netlist: Netlist) -> list[Finding]:
     return findings
 
 
-def _find_star(card: Card, stop_at_equals: bool) -> tuple[int, int, str] | None:
-    if "*" not in card.text:
-        return None
+def _unnested(segments) -> Iterable[tuple[int, object, int, str]]:
+    """Yield (segment number, segment, index, character) outside quotes, braces and parentheses.
+
+    Quotes and nesting carry over from one continuation segment to the next.
+    """
     depth = 0
     quote = ""
-    for number, segment in enumerate(card.segments):
-        text = segment.text
-        for index, char in enumerate(text):
+    for number, segment in enumerate(segments):
+        for index, char in enumerate(segment.text):
             if quote:
                 if char == quote:
                     quote = ""
-                continue
-            if char in "'\"":
+            elif char in "'\"":
                 quote = char
             elif char in "({":
                 depth += 1
             elif char in ")}":
                 depth = max(depth - 1, 0)
-            elif char == "=" and stop_at_equals and depth == 0:
-                return None
-            elif char == "*" and depth == 0:
-                starts_word = text[index - 1].isspace() if index else number > 0
-                if starts_word:
-                    return segment.line, segment.column + index, text[index:].strip()
+            elif depth == 0:
+                yield number, segment, index, char
+
+
+def _find_star(card: Card, stop_at_equals: bool) -> tuple[int, int, str] | None:
+    if "*" not in card.text:
+        return None
+    for number, segment, index, char in _unnested(card.segments):
+        if char == "=" and stop_at_equals:
+            return None
+        if char == "*":
+            text = segment.text
+            starts_word = text[index - 1].isspace() if index else number > 0
+            if starts_word:
+                return segment.line, segment.column + index, text[index:].strip()
     return None
 
 
@@ -278,38 +287,21 @@ def _check_resistor_values(netlist: Netlist, cards_by_line: dict[int, Card]) -> 
     return findings
 
 
-def _top_level_commas(text: str) -> list[int]:
-    """Return the positions of commas in ``text`` outside braces, parentheses and quotes."""
-    positions, depth, quote = [], 0, None
-    for index, char in enumerate(text):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "{(":
-            depth += 1
-        elif char in "})":
-            depth = max(depth - 1, 0)
-        elif char == "," and depth == 0:
-            positions.append(index)
-    return positions
-
-
 def _check_param_commas(netlist: Netlist) -> list[Finding]:
     """Find .param cards with commas between assignments, on which ngspice 39 hangs."""
     findings = []
     for card in netlist.cards:
         if card.keyword != ".param":
             continue
-        for segment in card.segments:
-            commas = _top_level_commas(segment.text)
-            if commas:
-                findings.append(Finding(
-                    "param-comma", "warning", segment.line, segment.column + commas[0],
-                    "a comma separates the assignments of this .param card: ngspice 39.3 "
-                    "hangs on such a card until its time limit (ngspice 44.2 reads it).",
-                    "separate the assignments with spaces, such as '.param g0=1e-4 g1=2e-4'"))
-                break
+        comma = next(((segment, index) for _, segment, index, char in _unnested(card.segments)
+                      if char == ","), None)
+        if comma is not None:
+            segment, index = comma
+            findings.append(Finding(
+                "param-comma", "warning", segment.line, segment.column + index,
+                "a comma separates the assignments of this .param card: ngspice 39.3 "
+                "hangs on such a card until its time limit (ngspice 44.2 reads it).",
+                "separate the assignments with spaces, such as '.param g0=1e-4 g1=2e-4'"))
     return findings
 
 
