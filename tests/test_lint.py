@@ -194,34 +194,18 @@ def test_bad_g_alone_gives_one_finding(value, column):
     assert [(finding.line, finding.column) for finding in findings] == [(line, column)]
 
 
-def test_negative_g_message():
-    finding = _only(_lint_file("device_values.cir"), "device-param-range")[0]
-    assert "g > 0 S" in finding.message
-    assert "xd_r0_c0" in finding.message
-    assert "sc_sinh" in finding.message
-    assert "against the applied voltage" in finding.message
-    assert "1e-4" in finding.fix
-
-
-def test_zero_g_message():
-    finding = _only(_lint_file("device_values.cir"), "device-param-range")[1]
-    assert "g=0 S" in finding.message
-    assert "no current" in finding.message
-
-
-def test_undefined_name_message():
-    finding = _only(_lint_file("device_values.cir"), "param-not-number")[0]
-    assert "g=abc" in finding.message
-    assert "is not a number" in finding.message
-    assert "Undefined parameter [abc]" in finding.message
-    assert "'.param abc=VALUE'" in finding.fix
-
-
-def test_suffix_as_point_fix():
-    finding = _only(_lint_file("device_values.cir"), "param-not-number")[1]
-    assert "g=1u5" in finding.message
-    assert "is not a number" in finding.message
-    assert finding.fix.startswith("write 1.5u ")
+@pytest.mark.parametrize("code, index, in_message, in_fix", [
+    ("device-param-range", 0, ["g > 0 S", "xd_r0_c0", "sc_sinh", "against the applied voltage"], "1e-4"),
+    ("device-param-range", 1, ["g=0 S", "no current"], None),
+    ("param-not-number", 0, ["g=abc", "is not a number", "Undefined parameter [abc]"], "'.param abc=VALUE'"),
+    ("param-not-number", 1, ["g=1u5", "is not a number"], "write 1.5u "),
+])
+def test_device_values_messages(code, index, in_message, in_fix):
+    finding = _only(_lint_file("device_values.cir"), code)[index]
+    for fragment in in_message:
+        assert fragment in finding.message
+    if in_fix is not None:
+        assert in_fix in finding.fix
 
 
 @pytest.mark.parametrize("value", ["1_0", "2.5.3", "1k5", "1e-4@", '"abc"', "-abc"])
