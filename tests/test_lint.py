@@ -221,12 +221,17 @@ def test_empty_value_flagged():
     assert "has no value" in findings[0].message
 
 
-@pytest.mark.parametrize("value", ["gval", "GVAL", "-gval", "{gval*2}", "'gval*2'", "2*gval",
+@pytest.mark.parametrize("value", ["gval", "GVAL", "-gneg", "{gval*2}", "'gval*2'", "2*gval",
                                    "(2e-4)", "sqrt(4e-8)", "2e-4+1e-4", '"2e-4"', "2e-4S",
                                    ".5m", "0x10"])
 def test_valid_values_not_flagged(value):
-    text = _device_netlist(SINH_SUBCKT, f".param gval=2e-4\nxd wl 0 sc_sinh g={value}")
+    text = _device_netlist(SINH_SUBCKT, f".param gval=2e-4 gneg=-2e-4\nxd wl 0 sc_sinh g={value}")
     assert _lint(text) == []
+
+
+def test_negated_positive_param_is_flagged():
+    text = _device_netlist(SINH_SUBCKT, ".param gval=2e-4\nxd wl 0 sc_sinh g=-gval")
+    assert _codes(_lint(text)) == ["device-param-range"]
 
 
 def test_subckt_param_name_as_value():
@@ -651,6 +656,12 @@ def test_g_from_param_is_range_checked():
     findings = _only(_lint(text), "device-param-range")
     assert len(findings) == 1
     assert "g > 0 S" in findings[0].message
+
+
+def test_negated_negative_param_is_valid():
+    instance = "xd_r0_c0 wl 0 sc_sinh g=-gneg v0=1.5e-01 vref=2.5e-01"
+    text = _device_netlist(SINH_SUBCKT, instance) + ".param gneg=-1e-4\n"
+    assert _only(_lint(text), "device-param-range") == []
 
 
 def test_param_comma_warned():

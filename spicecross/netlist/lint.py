@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import networkx as nx
 
 from spicecross.devices.library import InstanceParamProblem, builtin_subckt_laws, check_builtin_instance_param
-from spicecross.netlist.parse import GROUND_NODES, Card, Element, Netlist, Subckt
+from spicecross.netlist.parse import GROUND_NODES, Card, Element, Netlist, Segment, Subckt
 from spicecross.units import parse_value
 
 # Canonical name of the ground node: ngspice turns "gnd" into "0".
@@ -212,7 +212,7 @@ def _check_midline_star(netlist: Netlist) -> list[Finding]:
     return findings
 
 
-def _unnested(segments) -> Iterable[tuple[int, object, int, str]]:
+def _unnested(segments: Iterable[Segment]) -> Iterable[tuple[int, Segment, int, str]]:
     """Yield (segment number, segment, index, character) outside quotes, braces and parentheses.
 
     Quotes and nesting carry over from one continuation segment to the next.
@@ -287,6 +287,10 @@ def _check_resistor_values(netlist: Netlist, cards_by_line: dict[int, Card]) -> 
     return findings
 
 
+# ---------------------------------------------------------------------------
+# Syntax that ngspice 39 and 44 read differently
+
+
 def _check_param_commas(netlist: Netlist) -> list[Finding]:
     """Find .param cards with commas between assignments, on which ngspice 39 hangs."""
     findings = []
@@ -312,6 +316,7 @@ def _check_atto_suffix(netlist: Netlist, cards_by_line: dict[int, Card]) -> list
     """Find values with the suffix ``a``, which ngspice 44 reads as atto and ngspice 39 ignores."""
     findings = []
     for element in netlist.all_elements():
+        card = cards_by_line.get(element.line)
         values = [("value", element.value_text)] if element.value_text else []
         values += list(element.params.items()) if element.kind == "x" else []
         for key, text in values:
@@ -319,9 +324,13 @@ def _check_atto_suffix(netlist: Netlist, cards_by_line: dict[int, Card]) -> list
             if match is None:
                 continue
             number = match.group(1)
-            token = re.compile(r"(?<![\w.])" + re.escape(str(text).strip()) + r"(?![\w.])")
-            line, column = _locate(cards_by_line.get(element.line), token)
-            subject = f"{element.name} {key}" if key != "value" else f"the value of {element.name}"
+            if key == "value":
+                token = re.compile(r"(?<![\w.])" + re.escape(str(text).strip()) + r"(?![\w.])")
+                line, column = _locate(card, token)
+                subject = f"the value of {element.name}"
+            else:
+                line, column = _locate_assignment(card, key, text)
+                subject = f"{element.name} {key}"
             findings.append(Finding(
                 "atto-suffix", "warning", line, column,
                 f"{subject} is {text!r}: ngspice 44 reads the suffix a as atto (1e-18), but "
@@ -355,15 +364,15 @@ def _check_instance_params(netlist: Netlist, cards_by_line: dict[int, Card],
         card = cards_by_line.get(element.line)
         for key, text in element.params.items():
             kind, value, name = _read_instance_value(text)
+            if kind == "name" and name.lower() in numbers:
+                sign = -1.0 if text.strip().strip('"').startswith("-") else 1.0
+                kind, value = "number", sign * numbers[name.lower()]
             if kind == "malformed" or (kind == "name" and check_names
                                        and name.lower() not in defined):
                 line, column = _locate_assignment(card, key, text)
                 findings.append(_not_number_finding(element, key, text, name,
                                                     line or element.line, column))
-            elif element.model in builtin and (kind == "number" or (kind == "name" and
-                                                                   name.lower() in numbers)):
-                if kind == "name":
-                    value = numbers[name.lower()]
+            elif kind == "number" and element.model in builtin:
                 problem = check_builtin_instance_param(element.model, key, value)
                 if problem is not None:
                     line, column = _locate_assignment(card, key, text)
