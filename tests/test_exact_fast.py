@@ -156,7 +156,7 @@ def test_matches_dense_newton(rows, cols, drive, style, law):
 @pytest.mark.parametrize("law", ["linear", "sinh"])
 def test_chain_solvers_match_dense(monkeypatch, width, law):
     # Small batches use LAPACK's tridiagonal solver and large ones the Thomas
-    # recurrence; force each in turn.
+    # recurrence, so the test forces each in turn.
     monkeypatch.setattr(exact, "_LAPACK_MAX_WIDTH", width)
     g = RNG.uniform(1e-5, 1e-3, (9, 7))
     spec = CrossbarSpec(g, device=DEVICES[law], **wiring("per_segment", 9, 7, "west"))

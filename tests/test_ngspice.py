@@ -144,7 +144,7 @@ def test_solve_file_both_engines(tmp_path, ngspice_runner):
     assert_close(a.currents, b.currents, rtol=1e-9, atol=1e-15)
 
 
-def test_edited_netlist_with_lint_errors_is_not_run(tmp_path):
+def test_lint_errors_stop_edited_solve(tmp_path):
     spec = CrossbarSpec(np.full((2, 2), 1e-4))
     path, _ = write_crossbar_netlist(tmp_path / "x.cir", format_crossbar_netlist(spec, [[0.1, 0.2]]))
     text = path.read_text()
@@ -223,7 +223,7 @@ def _wait_until(condition, seconds: float) -> bool:
 
 
 @pytest.mark.parametrize("mode", ["shared", "batch", "thread"])
-def test_killed_parent_leaves_no_ngspice_running(mode):
+def test_killed_parent_stops_ngspice(mode):
     import psutil
 
     parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, mode], stdout=subprocess.PIPE,

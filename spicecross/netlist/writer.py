@@ -170,7 +170,7 @@ def format_crossbar_netlist(spec: CrossbarSpec, voltages, *, options: dict | Non
     batch = v.shape[0]
     xs = np.arange(max(batch, 2), dtype=float)
     # Where ideal wires join both ends of a word line into one node, that row gets
-    # the west driver only: two voltage sources on one node make the matrix singular.
+    # the west driver only, because two voltage sources on one node make the matrix singular.
     for i in range(spec.rows):
         values = v[:, i] if batch > 1 else np.repeat(v[:, i], 2)
         points = [f"{fmt(x)},{fmt(y)}," for x, y in zip(xs, values, strict=True)]

@@ -214,8 +214,8 @@ def solve_file(path: str | Path, *, engine: str = "ngspice", runner: NgspiceRunn
         raise ValueError(f"{path} has no '{HEADER_MARKER.strip()}' header line, so it is not a crossbar "
                          "netlist written by spicecross; run other netlists with 'ngspice -b' and "
                          "inspect them with 'spicecross netlist inspect'")
-    # An edited file may carry errors that make ngspice fail with an unclear message
-    # (a voltage loop) or compute a wrong value (a device with g <= 0): lint it first.
+    # Lint an edited file first, because its errors can make ngspice fail with an unclear
+    # message (a voltage loop) or compute a wrong value (a device with g <= 0).
     from spicecross.netlist.inspect import inspect_netlist
 
     errors = inspect_netlist(path, allow_unsafe=allow_unsafe, allowed_dirs=(device_models_dir(),)).errors
