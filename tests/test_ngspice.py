@@ -249,17 +249,17 @@ def test_killed_parent_stops_ngspice(mode):
         assert _wait_until(lambda pid=pid: _gone(pid), 10.0), f"process {pid} still runs"
 
 
-def test_shared_workers_remove_their_folders():
-    import glob
+def test_shared_workers_remove_their_folders(tmp_path, monkeypatch):
     import tempfile
 
-    pattern = os.path.join(tempfile.gettempdir(), "spicecross-ng-*")
-    before = set(glob.glob(pattern))
+    # The workers fork from this process, so they make their folders in tmp_path,
+    # where no other process on the machine adds any.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     text = format_crossbar_netlist(CrossbarSpec(np.full((2, 2), 1e-4)), [[0.1, 0.2]]).text
     with NgspiceRunner(2, mode="shared") as runner:
         for _ in range(4):
             runner.run(text)
-    assert set(glob.glob(pattern)) - before == set()
+    assert list(tmp_path.glob("spicecross-ng-*")) == []
 
 
 def _memory_growth(n_runs: int) -> float:
